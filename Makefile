@@ -1,0 +1,45 @@
+# sipauth-analyzer — every task a developer or CI needs. Works on a fresh Debian with Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench fuzz samples clean tshark
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# tshark is the reference for what a capture contains; the parity tests need it.
+tshark:
+	@command -v tshark >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  echo "wireshark-common wireshark-common/install-setuid boolean false" | $$SUDO debconf-set-selections && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tshark; }
+
+demo: $(STAMP)
+	$(BIN)/sipauth analyze sample_pcaps/ || test $$? -eq 1
+
+lint: $(STAMP)
+	$(BIN)/ruff check sipauth_analyzer tests scripts bench
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP) tshark
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: $(STAMP) tshark
+	$(BIN)/python -m bench.run
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.campaign
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/out

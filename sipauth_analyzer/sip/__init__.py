@@ -1,0 +1,1 @@
+"""SIP stage: captured bytes → SipMessage (tolerant parser) and the digest auth grammar."""

@@ -1,0 +1,181 @@
+"""SipMessage: a tolerant, lazily parsed SIP message (RFC 3261 §7).
+
+``parse_message`` never raises on bad input: a message it cannot make sense of becomes a
+``ParseProblem``; oddities in an otherwise usable message are collected in ``problems``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sipauth_analyzer.capture.model import CapturedMessage
+from sipauth_analyzer.sip.model import AuthHeader, Challenge, Credentials, ParseProblem
+
+# RFC 3261 §7.3.3 and extensions registered with IANA (RFC 3265 o/u, RFC 3515 r, RFC 3892 b,
+# RFC 3891 ... , RFC 4028 x, RFC 3841 j/d, RFC 3329 none, RFC 4474 y/n, RFC 3903 none).
+COMPACT_FORMS: dict[str, str] = {
+    "a": "accept-contact",
+    "b": "referred-by",
+    "c": "content-type",
+    "d": "request-disposition",
+    "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",
+    "o": "event",
+    "r": "refer-to",
+    "s": "subject",
+    "t": "to",
+    "u": "allow-events",
+    "v": "via",
+    "x": "session-expires",
+    "y": "identity",
+}
+
+
+@dataclass(slots=True)
+class SipMessage:
+    """One parsed SIP request or response.
+
+    ``headers`` maps lower-case full header names to the ordered list of raw header *lines*
+    (values, unfolded, one entry per header line). ``header_values(name)`` further splits
+    comma-separated list headers (Via, Contact, Allow, ...) into an ordered list of values.
+    """
+
+    source: CapturedMessage
+    is_request: bool
+    method: str | None  # request method; for a response, the CSeq method
+    request_uri: str | None
+    status: int | None
+    reason: str | None
+    headers: dict[str, list[str]]
+    body: bytes
+    problems: list[ParseProblem] = field(default_factory=list)
+    _challenges: list[Challenge] | None = None
+    _credentials: list[Credentials] | None = None
+
+    # -- header access -------------------------------------------------------------------
+    def header(self, name: str) -> list[str]:
+        """Every line of header ``name`` (full or compact name, any case), in order."""
+        key = name.lower()
+        key = COMPACT_FORMS.get(key, key)
+        return self.headers.get(key, [])
+
+    def first(self, name: str) -> str | None:
+        values = self.header(name)
+        return values[0] if values else None
+
+    def header_values(self, name: str) -> list[str]:
+        """Comma-separated list values of ``name`` across all its lines (quote-aware)."""
+        from sipauth_analyzer.sip.grammar import split_commas
+
+        out: list[str] = []
+        for line in self.header(name):
+            out.extend(split_commas(line))
+        return out
+
+    # -- convenience fields used everywhere downstream ----------------------------------
+    @property
+    def call_id(self) -> str | None:
+        return self.first("call-id")
+
+    @property
+    def cseq(self) -> tuple[int, str] | None:
+        from sipauth_analyzer.sip.grammar import parse_cseq
+
+        value = self.first("cseq")
+        return parse_cseq(value) if value is not None else None
+
+    @property
+    def cseq_number(self) -> int | None:
+        cseq = self.cseq
+        return cseq[0] if cseq else None
+
+    @property
+    def cseq_method(self) -> str | None:
+        cseq = self.cseq
+        return cseq[1] if cseq else None
+
+    @property
+    def from_tag(self) -> str | None:
+        from sipauth_analyzer.sip.grammar import header_param
+
+        value = self.first("from")
+        return header_param(value, "tag") if value else None
+
+    @property
+    def to_tag(self) -> str | None:
+        from sipauth_analyzer.sip.grammar import header_param
+
+        value = self.first("to")
+        return header_param(value, "tag") if value else None
+
+    @property
+    def from_uri(self) -> str | None:
+        from sipauth_analyzer.sip.grammar import name_addr_uri
+
+        value = self.first("from")
+        return name_addr_uri(value) if value else None
+
+    @property
+    def to_uri(self) -> str | None:
+        from sipauth_analyzer.sip.grammar import name_addr_uri
+
+        value = self.first("to")
+        return name_addr_uri(value) if value else None
+
+    @property
+    def top_via_branch(self) -> str | None:
+        from sipauth_analyzer.sip.grammar import header_param
+
+        vias = self.header_values("via")
+        return header_param(vias[0], "branch") if vias else None
+
+    @property
+    def user_agent(self) -> str | None:
+        return self.first("user-agent") or (self.first("server") if not self.is_request else None)
+
+    # -- digest authentication -------------------------------------------------------------
+    @property
+    def challenges(self) -> list[Challenge]:
+        """Every challenge in WWW-Authenticate and Proxy-Authenticate, in header order."""
+        if self._challenges is None:
+            from sipauth_analyzer.sip.digest import parse_challenges
+
+            found: list[Challenge] = []
+            for kind in (AuthHeader.WWW_AUTHENTICATE, AuthHeader.PROXY_AUTHENTICATE):
+                for line in self.header(kind.value):
+                    found.extend(parse_challenges(kind, line, self.problems))
+            self._challenges = found
+        return self._challenges
+
+    @property
+    def credentials(self) -> list[Credentials]:
+        """Every credential in Authorization and Proxy-Authorization, in header order."""
+        if self._credentials is None:
+            from sipauth_analyzer.sip.digest import parse_credentials
+
+            found: list[Credentials] = []
+            for kind in (AuthHeader.AUTHORIZATION, AuthHeader.PROXY_AUTHORIZATION):
+                for line in self.header(kind.value):
+                    found.extend(parse_credentials(kind, line, self.problems))
+            self._credentials = found
+        return self._credentials
+
+    @property
+    def summary(self) -> str:
+        """``INVITE`` for a request, ``407 Proxy Authentication Required`` for a response."""
+        if self.is_request:
+            return self.method or "?"
+        return f"{self.status} {self.reason or ''}".rstrip()
+
+
+def parse_message(captured: CapturedMessage) -> SipMessage | ParseProblem:
+    """Parse ``captured.data``; never raises. Implemented in sip/parser.py."""
+    from sipauth_analyzer.sip.parser import parse
+
+    return parse(captured)
