@@ -1,0 +1,159 @@
+"""What correlation produces: transactions, auth exchanges and per-trunk metrics.
+
+An *auth exchange* is the life of one request through digest authentication: the original
+request → its 401/407 challenge(s) → each retry with credentials → … → the outcome. Rules
+read exchanges; reports render them. Frame numbers are Wireshark's.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from sipauth_analyzer.primitives import Endpoint
+from sipauth_analyzer.sip.message import SipMessage
+from sipauth_analyzer.sip.model import Challenge, Credentials
+
+
+@dataclass(slots=True)
+class Transaction:
+    """RFC 3261 §17: one request (keyed by top Via branch + CSeq method + sent-by) and its responses.
+
+    ``retransmissions`` are copies of the request seen again (same key); they are never new
+    attempts. ``responses`` holds every response in capture order (provisional, final and
+    retransmitted finals).
+    """
+
+    request: SipMessage
+    retransmissions: list[SipMessage] = field(default_factory=list)
+    responses: list[SipMessage] = field(default_factory=list)
+
+    @property
+    def final(self) -> SipMessage | None:
+        """The first final (>= 200) response, or None."""
+        for response in self.responses:
+            if response.status is not None and response.status >= 200:
+                return response
+        return None
+
+    @property
+    def client(self) -> Endpoint:
+        return self.request.source.src
+
+    @property
+    def server(self) -> Endpoint:
+        return self.request.source.dst
+
+    @property
+    def challenges(self) -> list[Challenge]:
+        final = self.final
+        if final is None or final.status not in (401, 407):
+            return []
+        return final.challenges
+
+    @property
+    def credentials(self) -> list[Credentials]:
+        return self.request.credentials
+
+
+class Outcome(enum.StrEnum):
+    """How an auth exchange ended."""
+
+    SUCCEEDED = "succeeded"  # a 2xx after (or without) challenges
+    REJECTED = "rejected"  # 403 Forbidden (or 401/407 given up on by the client after a retry)
+    FAILED = "failed"  # another final response (404, 480, 488, 5xx, 6xx…)
+    CANCELLED = "cancelled"  # CANCEL / 487 before a final answer
+    CHALLENGE_UNANSWERED = "challenge-unanswered"  # last event was a 401/407 that no retry answered
+    NO_RESPONSE = "no-response"  # the last request got no final response before the capture ended
+
+
+@dataclass(slots=True)
+class AuthExchange:
+    """One request's path through digest authentication.
+
+    ``attempts[0]`` is the first request seen; each later attempt is a retry (same Call-ID and
+    From tag, or same From URI and tag, or echoing a nonce from an earlier challenge; new
+    branch; CSeq normally incremented). An exchange that was never challenged and carried no
+    credentials is still recorded (``challenged`` is False) so metrics can count requests.
+    """
+
+    id: int
+    method: str
+    client: Endpoint
+    server: Endpoint
+    attempts: list[Transaction]
+    outcome: Outcome
+    call_ids: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> Transaction:
+        return self.attempts[0]
+
+    @property
+    def last(self) -> Transaction:
+        return self.attempts[-1]
+
+    @property
+    def final(self) -> SipMessage | None:
+        return self.last.final
+
+    @property
+    def challenged(self) -> bool:
+        return any(a.challenges for a in self.attempts)
+
+    @property
+    def challenge_cycles(self) -> int:
+        """How many attempts were answered with a 401/407."""
+        return sum(1 for a in self.attempts if a.challenges)
+
+    @property
+    def frames(self) -> list[int]:
+        out: list[int] = []
+        for attempt in self.attempts:
+            out.append(attempt.request.source.frame)
+            out.extend(r.source.frame for r in attempt.responses)
+        return sorted(set(out))
+
+
+@dataclass(frozen=True, slots=True)
+class PeerPair:
+    """A trunk seen from one direction: requests from ``client`` challenged (or not) by ``server``.
+
+    Ports are dropped: a trunk is the pair of IP addresses.
+    """
+
+    client: str
+    server: str
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Auth metrics for one peer pair or overall."""
+
+    requests: int = 0
+    challenged: int = 0
+    succeeded_after_auth: int = 0
+    failed: int = 0
+    challenges_401: int = 0
+    challenges_407: int = 0
+    successes_2xx: int = 0
+    auth_failures_per_hour: float = 0.0
+    attempts_until_success: list[int] = field(default_factory=list)
+    challenge_to_retry_ms: list[float] = field(default_factory=list)  # raw samples; reports show median / p95
+    nonce_lifetime_s: float | None = None  # longest time a nonce was seen accepted
+    algorithms_offered: dict[str, int] = field(default_factory=dict)
+    algorithms_used: dict[str, int] = field(default_factory=dict)
+    qop_offered: dict[str, int] = field(default_factory=dict)
+    qop_used: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Correlation:
+    """Everything correlation found, handed to the rules."""
+
+    messages: list[SipMessage]
+    transactions: list[Transaction]
+    exchanges: list[AuthExchange]
+    orphan_responses: list[SipMessage]  # responses that match no request in the capture
+    metrics_by_pair: dict[PeerPair, Metrics]
+    overall: Metrics
