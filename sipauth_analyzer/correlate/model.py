@@ -10,14 +10,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from sipauth_analyzer.primitives import Endpoint
+from sipauth_analyzer.primitives import Endpoint, Note
 from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.sip.model import Challenge, Credentials
 
 
 @dataclass(slots=True)
 class Transaction:
-    """RFC 3261 §17: one request (keyed by top Via branch + CSeq method + sent-by) and its responses.
+    """RFC 3261 §17: one request (keyed by Via branch, CSeq method, direction) and its responses.
 
     ``retransmissions`` are copies of the request seen again (same key); they are never new
     attempts. ``responses`` holds every response in capture order (provisional, final and
@@ -84,6 +84,12 @@ class AuthExchange:
     attempts: list[Transaction]
     outcome: Outcome
     call_ids: list[str] = field(default_factory=list)
+    # ACKs for this exchange's INVITE attempts (non-2xx ACKs share the INVITE's branch,
+    # RFC 3261 §17.1.1.3; 2xx ACKs are matched by Call-ID, From tag and CSeq number, §13.2.2.4).
+    # ACK and CANCEL are never attempts.
+    acks: list[SipMessage] = field(default_factory=list)
+    # CANCEL transactions aimed at one of the attempts (same branch, RFC 3261 §9.1).
+    cancels: list[Transaction] = field(default_factory=list)
 
     @property
     def first(self) -> Transaction:
@@ -115,6 +121,22 @@ class AuthExchange:
         return sorted(set(out))
 
 
+@dataclass(slots=True)
+class Dialog:
+    """Messages grouped by Call-ID and the tags of both ends (RFC 3261 §12), for call flows.
+
+    Kept light: a message joins the dialog whose Call-ID matches and whose initiator tag is
+    its From or To tag. ``remote_tags`` lists every To tag seen answering the initiator (more
+    than one means forking, §12.1). Requests outside dialogs (REGISTER, OPTIONS) form
+    one-transaction "dialogs" of their own, so every message has a place in a call flow.
+    """
+
+    call_id: str
+    local_tag: str | None  # the From tag of the first request seen
+    remote_tags: list[str] = field(default_factory=list)
+    messages: list[SipMessage] = field(default_factory=list)
+
+
 @dataclass(frozen=True, slots=True)
 class PeerPair:
     """A trunk seen from one direction: requests from ``client`` challenged (or not) by ``server``.
@@ -139,7 +161,8 @@ class Metrics:
     successes_2xx: int = 0
     auth_failures_per_hour: float = 0.0
     attempts_until_success: list[int] = field(default_factory=list)
-    challenge_to_retry_ms: list[float] = field(default_factory=list)  # raw samples; reports show median / p95
+    # Raw samples; reports show median / p95.
+    challenge_to_retry_ms: list[float] = field(default_factory=list)
     nonce_lifetime_s: float | None = None  # longest time a nonce was seen accepted
     algorithms_offered: dict[str, int] = field(default_factory=dict)
     algorithms_used: dict[str, int] = field(default_factory=dict)
@@ -157,3 +180,6 @@ class Correlation:
     orphan_responses: list[SipMessage]  # responses that match no request in the capture
     metrics_by_pair: dict[PeerPair, Metrics]
     overall: Metrics
+    dialogs: list[Dialog] = field(default_factory=list)
+    # Limits hit, branch reuse, ... (kinds correlate-*).
+    notes: list[Note] = field(default_factory=list)

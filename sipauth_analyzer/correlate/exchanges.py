@@ -1,0 +1,492 @@
+"""One pass over the messages: transactions (RFC 3261 §17) and auth exchanges (RFC 7616 §3).
+
+Every message costs a handful of dict lookups — no list of exchanges or transactions is ever
+scanned — so correlation keeps up with the capture stage. All state lives in bounded tables
+(CorrelateOptions); an exchange stops accepting retries once it is idle for
+``exchange_idle_timeout`` seconds of capture time or when it is evicted from a full table.
+
+How a request finds its exchange (the retry rules):
+
+* ACK and CANCEL are never attempts. A non-2xx ACK shares its INVITE's branch (§17.1.1.3); a 2xx
+  ACK is matched by Call-ID, From tag and CSeq number (§13.2.2.4); a CANCEL shares the branch of
+  the INVITE it cancels (§9.1). Each is attached to the INVITE's exchange.
+* Any other new transaction is a *retry* of an open exchange with the same client→server IP
+  pair and method when one of these holds, tried in this order:
+  its credentials echo a nonce one of that exchange's challenges issued under the same Call-ID
+  (§22.4, RFC 7616 §3.4); same Call-ID and From tag with a higher CSeq (§8.1.3.5 requires a new
+  CSeq for the retry); a changed Call-ID but the same From URI and tag (clients that restart
+  the request); an echoed nonce alone (a new Call-ID *and* From tag).
+  And the exchange's last attempt must have been answered with 401/407, or not answered yet
+  while this request carries credentials (the challenge was lost from the capture).
+* Otherwise it starts a new exchange — including a request with credentials that answers no
+  open challenge (a cached nonce on a re-REGISTER, credentials reused in a dialog).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sipauth_analyzer.correlate.dialogs import DialogGrouper
+from sipauth_analyzer.correlate.metrics import compute_metrics
+from sipauth_analyzer.correlate.model import (
+    AuthExchange,
+    Correlation,
+    Outcome,
+    Transaction,
+)
+from sipauth_analyzer.correlate.options import CorrelateOptions
+from sipauth_analyzer.correlate.transactions import (
+    BoundedTable,
+    TransactionKey,
+    branch_key,
+    fast_header_param,
+)
+from sipauth_analyzer.primitives import Note, NoteLevel
+from sipauth_analyzer.sip.grammar import name_addr_uri, parse_cseq
+from sipauth_analyzer.sip.message import SipMessage
+
+CHALLENGE_STATUSES = frozenset({401, 407})
+NOTE_FRAME_LIMIT = 20  # frames listed in one aggregated note
+EXPIRY_SWEEP_INTERVAL = 1.0  # seconds of capture time between sweeps of the timed tables
+
+Direction = tuple[str, str]  # (client ip, server ip)
+
+
+class _ExchangeState:
+    """What correlation needs to know about an exchange while it can still be retried."""
+
+    __slots__ = (
+        "direction",
+        "exchange",
+        "keys",
+        "last_activity",
+        "last_cseq",
+        "last_status",
+        "nonces",
+        "open",
+    )
+
+    def __init__(
+        self, exchange: AuthExchange, direction: Direction, cseq: int | None, now: float
+    ) -> None:
+        self.exchange = exchange
+        self.direction = direction
+        self.keys: list[tuple[dict[tuple[object, ...], _ExchangeState], tuple[object, ...]]] = []
+        self.nonces: list[tuple[object, ...]] = []
+        self.last_activity = now
+        self.last_cseq = cseq
+        self.last_status: int | None = None  # first final status of the last attempt
+        self.open = True
+
+
+class _Facts:
+    """The header fields correlation reads, extracted once per message.
+
+    SipMessage's convenience properties re-parse on every access; on the hot path each field is
+    read here exactly once and passed along.
+    """
+
+    __slots__ = ("branch_key", "call_id", "cseq_method", "cseq_number", "from_line", "from_tag")
+
+    def __init__(self, message: SipMessage) -> None:
+        headers = message.headers
+        values = headers.get("call-id")
+        self.call_id = values[0] if values else None
+        values = headers.get("cseq")
+        cseq = parse_cseq(values[0]) if values else None
+        self.cseq_number = cseq[0] if cseq else None
+        self.cseq_method = cseq[1] if cseq else None
+        values = headers.get("from")
+        self.from_line = values[0] if values else None
+        self.from_tag = fast_header_param(self.from_line, "tag") if self.from_line else None
+        values = headers.get("via")
+        self.branch_key = branch_key(
+            values[0] if values else None, self.call_id, self.cseq_number, self.from_tag
+        )
+
+
+class _TxEntry:
+    __slots__ = ("cseq_number", "final_status", "state", "tx")
+
+    def __init__(
+        self, tx: Transaction, state: _ExchangeState | None, cseq_number: int | None
+    ) -> None:
+        self.tx = tx
+        self.state = state
+        self.cseq_number = cseq_number
+        self.final_status: int | None = None
+
+
+@dataclass(slots=True)
+class _NoteTally:
+    """Aggregates repeated events into one note per kind and file."""
+
+    count: int = 0
+    frames: list[int] = field(default_factory=list)
+
+    def add(self, frame: int) -> None:
+        self.count += 1
+        if len(self.frames) < NOTE_FRAME_LIMIT:
+            self.frames.append(frame)
+
+
+def decide_outcome(exchange: AuthExchange, last_cancelled: bool) -> Outcome:
+    """How an exchange ended, from its last attempt's first final response (RFC 3261 §21)."""
+    final = exchange.last.final
+    status = final.status if final is not None else None
+    if status is not None and 200 <= status < 300:
+        return Outcome.SUCCEEDED  # a 2xx wins even a CANCEL race (§9.1)
+    if status == 403:
+        return Outcome.REJECTED
+    if status == 487 or last_cancelled:
+        return Outcome.CANCELLED
+    if status in CHALLENGE_STATUSES:
+        return Outcome.CHALLENGE_UNANSWERED
+    if status is not None:
+        return Outcome.FAILED
+    return Outcome.NO_RESPONSE
+
+
+class Correlator:
+    """Feed messages in capture order with ``add``; ``finish`` returns the Correlation."""
+
+    def __init__(self, options: CorrelateOptions) -> None:
+        self.options = options
+        self._messages: list[SipMessage] = []
+        self._transactions: list[Transaction] = []
+        self._exchanges: list[AuthExchange] = []
+        self._orphans: list[SipMessage] = []
+        self._tx: BoundedTable[TransactionKey, _TxEntry] = BoundedTable(
+            options.max_transactions, options.transaction_timeout
+        )
+        # INVITE attempts by (client ip, Call-ID, From tag, CSeq number), to attach 2xx ACKs.
+        self._invites: BoundedTable[
+            tuple[str, str | None, str | None, int | None], _ExchangeState
+        ] = BoundedTable(options.max_transactions, options.transaction_timeout)
+        self._open: BoundedTable[int, _ExchangeState] = BoundedTable(
+            options.max_open_exchanges, options.exchange_idle_timeout
+        )
+        # Retry-linking indexes; they only ever point at open exchanges (entries are removed
+        # when an exchange closes), so their size is bounded by the open table's.
+        self._by_nonce: dict[tuple[object, ...], _ExchangeState] = {}
+        self._by_dialog: dict[tuple[object, ...], _ExchangeState] = {}
+        self._by_from: dict[tuple[object, ...], _ExchangeState] = {}
+        self._cancelled: set[int] = set()  # id() of attempts a CANCEL aimed at
+        self._dialogs = DialogGrouper(options.max_dialogs)
+        self._tallies: dict[tuple[str, str], _NoteTally] = {}
+        self._first_time: float | None = None
+        self._last_time: float | None = None
+        self._next_expiry = float("-inf")
+
+    # -- input -------------------------------------------------------------------------------
+    def add(self, message: SipMessage) -> None:
+        source = message.source
+        now = source.time
+        self._messages.append(message)
+        if self._first_time is None or now < self._first_time:
+            self._first_time = now
+        if self._last_time is None or now > self._last_time:
+            self._last_time = now
+        if now >= self._next_expiry:
+            # Sweeping once per second of capture time is enough: every decision that depends
+            # on idleness re-checks the exact time (_accepts_retry).
+            self._next_expiry = now + EXPIRY_SWEEP_INTERVAL
+            self._expire(now)
+        facts = _Facts(message)
+        self._dialogs.add(message, facts.call_id, facts.from_tag, now)
+        if message.is_request:
+            self._request(message, facts, now)
+        else:
+            self._response(message, facts, now)
+
+    def _expire(self, now: float) -> None:
+        for state in self._open.expire(now):
+            self._close(state)
+        self._tx.expire(now)
+        self._invites.expire(now)
+
+    def _tally(self, kind: str, message: SipMessage) -> None:
+        key = (kind, message.source.file)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = _NoteTally()
+        tally.add(message.source.frame)
+
+    # -- requests ----------------------------------------------------------------------------
+    def _request(self, message: SipMessage, facts: _Facts, now: float) -> None:
+        method = message.method or ""
+        source = message.source
+        bkey = facts.branch_key
+        cseq_number = facts.cseq_number
+        if method == "ACK":
+            self._ack(message, facts, now)
+            return
+        key: TransactionKey | None = (bkey, method, source.src.ip, source.dst.ip) if bkey else None
+        if key is not None:
+            entry = self._tx.get(key, now)
+            if entry is not None:
+                if entry.cseq_number == cseq_number:
+                    # §17.1.2.2 / §17.1.1.2: the same request sent again is a retransmission.
+                    entry.tx.retransmissions.append(message)
+                    if entry.state is not None:
+                        self._touch(entry.state, now)
+                    return
+                # A different request with the same branch: §8.1.1.7 requires a unique branch
+                # per transaction. Treat it as new; the note reaches the report.
+                self._tally("correlate-branch-reused", message)
+        tx = Transaction(request=message)
+        self._transactions.append(tx)
+        state: _ExchangeState | None
+        if method == "CANCEL":
+            state = None
+            if bkey is not None:
+                invite = self._tx.get((bkey, "INVITE", source.src.ip, source.dst.ip), now)
+                if invite is not None and invite.state is not None:
+                    invite.state.exchange.cancels.append(tx)
+                    self._cancelled.add(id(invite.tx))
+                    self._touch(invite.state, now)
+        else:
+            state = self._assign(tx, message, method, facts, now)
+        if key is not None and self._tx.put(key, _TxEntry(tx, state, cseq_number), now) is not None:
+            self._tally("correlate-transaction-table-full", message)
+
+    def _ack(self, message: SipMessage, facts: _Facts, now: float) -> None:
+        source = message.source
+        bkey = facts.branch_key
+        if bkey is not None:
+            entry = self._tx.get((bkey, "INVITE", source.src.ip, source.dst.ip), now)
+            if entry is not None and entry.state is not None:
+                entry.state.exchange.acks.append(message)
+                return
+        # A 2xx ACK is a transaction of its own with a new branch (§13.2.2.4) and may take
+        # another route than the INVITE, so only the client address is part of the key.
+        state = self._invites.get(
+            (source.src.ip, facts.call_id, facts.from_tag, facts.cseq_number), now
+        )
+        if state is not None:
+            state.exchange.acks.append(message)
+
+    def _assign(
+        self, tx: Transaction, message: SipMessage, method: str, facts: _Facts, now: float
+    ) -> _ExchangeState:
+        source = message.source
+        call_id = facts.call_id
+        cseq_number = facts.cseq_number
+        direction = (source.src.ip, source.dst.ip)
+        headers = message.headers
+        has_credentials = "authorization" in headers or "proxy-authorization" in headers
+        from_tag = facts.from_tag
+        state: _ExchangeState | None = None
+        nonces = [c.nonce for c in message.credentials if c.nonce] if has_credentials else []
+        for nonce in nonces:
+            # Stateless servers hand the same time-based nonce to every client, so an echoed
+            # nonce is first looked up together with the Call-ID (two brute-force loops
+            # running side by side stay apart), and alone only as a last resort.
+            candidate = self._by_nonce.get((direction, method, nonce, call_id))
+            if candidate is not None and self._accepts_retry(candidate, True, now):
+                state = candidate
+                break
+        if state is None and call_id is not None:
+            candidate = self._by_dialog.get((direction, method, call_id, from_tag))
+            if (
+                candidate is not None
+                and self._accepts_retry(candidate, has_credentials, now)
+                and cseq_number is not None
+                and candidate.last_cseq is not None
+                # Some clients resend the credentials without incrementing CSeq; rules flag it.
+                and (
+                    cseq_number > candidate.last_cseq
+                    or (has_credentials and cseq_number == candidate.last_cseq)
+                )
+            ):
+                state = candidate
+        from_uri = name_addr_uri(facts.from_line) if from_tag and facts.from_line else None
+        if state is None and from_tag:
+            candidate = self._by_from.get((direction, method, from_uri, from_tag))
+            if (
+                candidate is not None
+                and candidate.exchange.last.request.call_id != call_id
+                and self._accepts_retry(candidate, has_credentials, now)
+            ):
+                state = candidate
+        if state is None:
+            for nonce in nonces:
+                candidate = self._by_nonce.get((direction, method, nonce))
+                if candidate is not None and self._accepts_retry(candidate, True, now):
+                    state = candidate
+                    break
+        if state is None:
+            exchange = AuthExchange(
+                id=len(self._exchanges) + 1,
+                method=method,
+                client=source.src,
+                server=source.dst,
+                attempts=[tx],
+                outcome=Outcome.NO_RESPONSE,  # decided in finish()
+                call_ids=[call_id] if call_id is not None else [],
+            )
+            self._exchanges.append(exchange)
+            state = _ExchangeState(exchange, direction, cseq_number, now)
+            evicted = self._open.put(exchange.id, state, now)
+            if evicted is not None:
+                self._close(evicted)
+                self._tally("correlate-open-exchanges-full", evicted.exchange.last.request)
+        else:
+            exchange = state.exchange
+            exchange.attempts.append(tx)
+            if call_id is not None and call_id not in exchange.call_ids:
+                exchange.call_ids.append(call_id)
+            state.last_cseq = cseq_number
+            state.last_status = None
+            self._touch(state, now)
+        if call_id is not None:
+            self._index(state, self._by_dialog, (direction, method, call_id, from_tag))
+        if from_tag:
+            self._index(state, self._by_from, (direction, method, from_uri, from_tag))
+        if method == "INVITE":
+            self._invites.put((source.src.ip, call_id, from_tag, cseq_number), state, now)
+        return state
+
+    def _accepts_retry(self, state: _ExchangeState, has_credentials: bool, now: float) -> bool:
+        if not state.open or now - state.last_activity > self.options.exchange_idle_timeout:
+            return False
+        if state.last_status is None:
+            return has_credentials
+        return state.last_status in CHALLENGE_STATUSES
+
+    # -- responses ---------------------------------------------------------------------------
+    def _response(self, message: SipMessage, facts: _Facts, now: float) -> None:
+        status = message.status
+        bkey = facts.branch_key
+        if facts.cseq_method is None or bkey is None or status is None:
+            self._orphans.append(message)
+            return
+        source = message.source
+        # The response travels server → client: the reverse of its request (§18.2.2).
+        entry = self._tx.get((bkey, facts.cseq_method, source.dst.ip, source.src.ip), now)
+        if entry is None:
+            self._orphans.append(message)
+            return
+        entry.tx.responses.append(message)
+        state = entry.state
+        if state is None:
+            return
+        self._touch(state, now)
+        if status < 200 or entry.final_status is not None:
+            return
+        entry.final_status = status
+        if state.exchange.attempts[-1] is not entry.tx:
+            return  # a late answer to an earlier attempt changes nothing
+        state.last_status = status
+        if status not in CHALLENGE_STATUSES:
+            self._close(state)
+            return
+        if not state.open:
+            return
+        limit = self.options.max_nonces_per_exchange
+        method = state.exchange.method
+        for challenge in message.challenges:
+            if challenge.nonce:
+                for key in (
+                    (state.direction, method, challenge.nonce, facts.call_id),
+                    (state.direction, method, challenge.nonce),
+                ):
+                    self._index(state, self._by_nonce, key)
+                    state.nonces.append(key)
+                while len(state.nonces) > 2 * limit:
+                    old = state.nonces.pop(0)
+                    if self._by_nonce.get(old) is state:
+                        del self._by_nonce[old]
+
+    # -- exchange state ----------------------------------------------------------------------
+    def _touch(self, state: _ExchangeState, now: float) -> None:
+        state.last_activity = max(state.last_activity, now)
+        if state.open:
+            self._open.get(state.exchange.id, now)
+
+    def _index(
+        self,
+        state: _ExchangeState,
+        table: dict[tuple[object, ...], _ExchangeState],
+        key: tuple[object, ...],
+    ) -> None:
+        if not state.open:
+            return
+        if table.get(key) is not state:
+            table[key] = state
+            state.keys.append((table, key))
+
+    def _close(self, state: _ExchangeState) -> None:
+        if not state.open:
+            return
+        state.open = False
+        self._open.pop(state.exchange.id)
+        for table, key in state.keys:
+            if table.get(key) is state:
+                del table[key]
+        state.keys.clear()
+        state.nonces.clear()
+
+    # -- output ------------------------------------------------------------------------------
+    def finish(self) -> Correlation:
+        for exchange in self._exchanges:
+            exchange.outcome = decide_outcome(exchange, id(exchange.last) in self._cancelled)
+        metrics_by_pair, overall = compute_metrics(
+            self._exchanges, self._first_time, self._last_time
+        )
+        return Correlation(
+            messages=self._messages,
+            transactions=self._transactions,
+            exchanges=self._exchanges,
+            orphan_responses=self._orphans,
+            metrics_by_pair=metrics_by_pair,
+            overall=overall,
+            dialogs=self._dialogs.dialogs,
+            notes=self._notes(),
+        )
+
+    def _notes(self) -> list[Note]:
+        options = self.options
+        explain = {
+            "correlate-branch-reused": (
+                "{n} request(s) reused the Via branch of an earlier, different request; RFC 3261 "
+                "§8.1.1.7 requires a new branch per transaction, so responses may be misattributed",
+                NoteLevel.WARNING,
+            ),
+            "correlate-transaction-table-full": (
+                f"{{n}} transaction(s) were forgotten early because max_transactions="
+                f"{options.max_transactions} was reached; their late responses show as orphans",
+                NoteLevel.WARNING,
+            ),
+            "correlate-open-exchanges-full": (
+                f"{{n}} auth exchange(s) were closed early because max_open_exchanges="
+                f"{options.max_open_exchanges} was reached; a later retry of one starts a new"
+                " exchange",
+                NoteLevel.WARNING,
+            ),
+        }
+        notes: list[Note] = []
+        for (kind, file), tally in self._tallies.items():
+            template, level = explain[kind]
+            notes.append(
+                Note(
+                    kind=kind,
+                    detail=template.format(n=tally.count),
+                    level=level,
+                    frames=tuple(tally.frames),
+                    file=file,
+                )
+            )
+        if self._dialogs.evicted:
+            notes.append(
+                Note(
+                    kind="correlate-dialog-table-full",
+                    detail=(
+                        f"{self._dialogs.evicted} dialog(s) were forgotten because max_dialogs="
+                        f"{options.max_dialogs} was reached; their later messages start new"
+                        " call flows"
+                    ),
+                    level=NoteLevel.INFO,
+                )
+            )
+        return notes

@@ -1,0 +1,47 @@
+"""Named, documented limits of the correlation stage (one options object, passed down).
+
+Every table correlation keeps is bounded here. Limits are measured in entries and in *capture*
+time (never wall-clock), so memory stays flat however long the capture is. When a limit is hit
+the stage says so with a Note (kind ``correlate-*``) instead of failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelateOptions:
+    """Limits of the correlation stage.
+
+    ``max_transactions``: transactions kept findable at once (for retransmission detection and
+    response matching). The least recently active one is forgotten first; a response to a
+    forgotten transaction becomes an orphan.
+
+    ``transaction_timeout``: seconds of capture time after a transaction's last message before it
+    is forgotten. RFC 3261 §17.1.1.2 Timer C (> 3 min) bounds how long an INVITE waits for a
+    final answer, and every other timer (64*T1 = 32 s, §17.1.2.2) is shorter, so 240 s keeps every
+    legitimate late response matchable.
+
+    ``max_open_exchanges``: auth exchanges that can still receive a retry at once (their last
+    attempt was challenged or is unanswered). When full, the least recently active is closed and
+    a note says how many were; a later retry of it starts a new exchange.
+
+    ``exchange_idle_timeout``: seconds of capture time after an exchange's last message before it
+    stops accepting retries. A person typing a password into a softphone prompt takes tens of
+    seconds; registration refreshes come minutes apart (RFC 3261 §10.2.1 default Expires 3600), so
+    two minutes separates "answering the challenge" from "trying again later".
+
+    ``max_nonces_per_exchange``: challenge nonces remembered per open exchange for linking a
+    retry that echoes one of them (RFC 7616 §3.4: credentials carry the challenge's nonce). A
+    brute-force loop gets a fresh nonce per cycle; only the newest ones are kept.
+
+    ``max_dialogs``: dialogs kept findable at once for grouping later messages into them.
+    """
+
+    max_transactions: int = 200_000
+    transaction_timeout: float = 240.0
+    max_open_exchanges: int = 100_000
+    exchange_idle_timeout: float = 120.0
+    max_nonces_per_exchange: int = 8
+    max_dialogs: int = 200_000

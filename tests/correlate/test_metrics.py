@@ -1,0 +1,137 @@
+"""Per-trunk and overall auth metrics, with every number worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipauth_analyzer.correlate import CorrelateOptions, Outcome, PeerPair, correlate
+from tests.correlate.sipfactory import Flow, digest_challenge, digest_credentials
+
+A, B, SERVER = "10.0.0.1:5060", "10.0.0.5:5060", "10.0.0.2:5060"
+
+
+def build() -> Flow:
+    flow = Flow()
+    # Pair A, exchange 1: 401 → credentials 250 ms later → 200.
+    r = flow.request("REGISTER", src=A, dst=SERVER, call_id="r1", branch="z9hG4bK-11", at=0.0)
+    flow.response(r, 401, challenge=digest_challenge("n1", extra=', qop="auth"'), at=0.1)
+    r = flow.request(
+        "REGISTER",
+        src=A,
+        dst=SERVER,
+        call_id="r1",
+        cseq=2,
+        branch="z9hG4bK-12",
+        at=0.35,
+        auth=digest_credentials("n1", extra=', algorithm=MD5, qop=auth, nc=00000001, cnonce="c"'),
+    )
+    flow.response(r, 200, at=0.4)
+    # Pair A, exchange 2: a refresh reusing nonce n1 a minute later, accepted.
+    r = flow.request(
+        "REGISTER",
+        src=A,
+        dst=SERVER,
+        call_id="r1",
+        cseq=3,
+        branch="z9hG4bK-13",
+        at=60.0,
+        auth=digest_credentials("n1"),
+    )
+    flow.response(r, 200, at=60.1)
+    # Pair A, exchange 3: 407 (SHA-256) → Proxy-Authorization 500 ms later → 403.
+    r = flow.request("INVITE", src=A, dst=SERVER, call_id="i1", branch="z9hG4bK-31", at=100.0)
+    flow.response(
+        r,
+        407,
+        at=100.1,
+        challenge=digest_challenge("n3", extra=', algorithm=SHA-256, qop="auth,auth-int"'),
+    )
+    r = flow.request(
+        "INVITE",
+        src=A,
+        dst=SERVER,
+        call_id="i1",
+        cseq=2,
+        branch="z9hG4bK-32",
+        at=100.6,
+        auth=digest_credentials("n3", extra=", algorithm=SHA-256, qop=auth"),
+        auth_header="Proxy-Authorization",
+    )
+    flow.response(r, 403, at=100.7)
+    # Pair A, exchange 4: 404 without any authentication — not an auth failure.
+    r = flow.request("OPTIONS", src=A, dst=SERVER, call_id="o1", branch="z9hG4bK-41", at=110.0)
+    flow.response(r, 404, at=110.1)
+    # Pair B, exchange 5: 401 → credentials 900 ms later → 401 again, given up.
+    r = flow.request("REGISTER", src=B, dst=SERVER, call_id="b1", branch="z9hG4bK-51", at=120.0)
+    flow.response(r, 401, challenge=digest_challenge("n5"), at=120.1)
+    r = flow.request(
+        "REGISTER",
+        src=B,
+        dst=SERVER,
+        call_id="b1",
+        cseq=2,
+        branch="z9hG4bK-52",
+        at=121.0,
+        auth=digest_credentials("n5"),
+    )
+    flow.response(r, 401, challenge=digest_challenge("n5"), at=121.1)
+    return flow
+
+
+def test_outcomes_of_the_metrics_flow() -> None:
+    result = correlate(build().messages, CorrelateOptions())
+    assert [e.outcome for e in result.exchanges] == [
+        Outcome.SUCCEEDED,
+        Outcome.SUCCEEDED,
+        Outcome.REJECTED,
+        Outcome.FAILED,
+        Outcome.CHALLENGE_UNANSWERED,
+    ]
+
+
+def test_metrics_per_pair() -> None:
+    result = correlate(build().messages, CorrelateOptions())
+    hours = 121.1 / 3600.0
+    a = result.metrics_by_pair[PeerPair("10.0.0.1", "10.0.0.2")]
+    assert (a.requests, a.challenged, a.succeeded_after_auth, a.failed) == (4, 2, 2, 1)
+    assert (a.challenges_401, a.challenges_407, a.successes_2xx) == (1, 1, 2)
+    assert a.auth_failures_per_hour == pytest.approx(1 / hours)
+    assert a.attempts_until_success == [2, 1]
+    assert a.challenge_to_retry_ms == pytest.approx([250.0, 500.0])
+    assert a.nonce_lifetime_s == pytest.approx(59.65)
+    assert a.algorithms_offered == {"MD5": 1, "SHA-256": 1}
+    assert a.qop_offered == {"auth": 2, "auth-int": 1}
+    assert a.algorithms_used == {"MD5": 2, "SHA-256": 1}
+    assert a.qop_used == {"auth": 2, "none": 1}
+
+    b = result.metrics_by_pair[PeerPair("10.0.0.5", "10.0.0.2")]
+    assert (b.requests, b.challenged, b.succeeded_after_auth, b.failed) == (1, 1, 0, 1)
+    assert (b.challenges_401, b.challenges_407, b.successes_2xx) == (2, 0, 0)
+    assert b.attempts_until_success == []
+    assert b.challenge_to_retry_ms == pytest.approx([900.0])
+    assert b.nonce_lifetime_s is None  # n5 was only ever re-challenged
+    assert b.algorithms_offered == {"MD5": 2}
+    assert b.qop_offered == {"none": 2}
+    assert b.algorithms_used == {"MD5": 1}
+    assert b.qop_used == {"none": 1}
+
+
+def test_overall_metrics() -> None:
+    overall = correlate(build().messages, CorrelateOptions()).overall
+    assert (overall.requests, overall.challenged, overall.failed) == (5, 3, 2)
+    assert (overall.challenges_401, overall.challenges_407, overall.successes_2xx) == (3, 1, 2)
+    assert overall.auth_failures_per_hour == pytest.approx(2 / (121.1 / 3600.0))
+    assert overall.challenge_to_retry_ms == pytest.approx([250.0, 500.0, 900.0])
+    assert overall.nonce_lifetime_s == pytest.approx(59.65)
+    assert overall.algorithms_offered == {"MD5": 3, "SHA-256": 1}
+
+
+def test_short_capture_rate_uses_one_minute_floor() -> None:
+    flow = Flow()
+    r = flow.request("REGISTER", at=0.0)
+    flow.response(r, 401, challenge=digest_challenge("n1"), at=0.1)
+    r = flow.request("REGISTER", cseq=2, branch="z9hG4bK-2", auth=digest_credentials("n1"), at=0.2)
+    flow.response(r, 403, at=0.3)
+    overall = correlate(flow.messages, CorrelateOptions()).overall
+    assert overall.failed == 1
+    assert overall.auth_failures_per_hour == pytest.approx(60.0)
