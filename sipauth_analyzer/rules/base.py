@@ -1,0 +1,328 @@
+"""The vocabulary of the rule stage: severities, rule metadata, findings, evidence and options.
+
+A rule is a module ``rules/saNNN_<name>.py`` holding ``META: RuleMeta`` and
+``check(ctx: RuleContext) -> Iterator[Finding]``; its module docstring is the long
+documentation printed by ``sipauth explain CODE``. Rules build findings with
+:func:`make_finding`, which fills in the parts every finding shares (sorted Wireshark frame
+numbers, a display filter, a capture-independent fingerprint, redacted evidence).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sipauth_analyzer.correlate.model import AuthExchange, Correlation
+from sipauth_analyzer.primitives import Endpoint
+
+if TYPE_CHECKING:
+    from sipauth_analyzer.sip.message import SipMessage
+
+
+class Severity(enum.StrEnum):
+    """How bad a finding is: ``error`` breaks auth, ``warning`` is a risk, ``info`` an observation.
+
+    Members compare by rank (``Severity.ERROR > Severity.WARNING``), not alphabetically.
+    """
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
+
+_SEVERITY_RANK: dict[Severity, int] = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMeta:
+    """A rule's identity and docs: a stable code (never reused), a name for the *problem*."""
+
+    code: str  # "SA101"; the hundreds group the topic (see rules/__init__.py)
+    name: str  # "realm-mismatch"
+    severity: Severity
+    summary: str  # one line
+    explanation: str  # why it breaks / matters
+    remediation: str  # how to fix, with vendor specifics
+    references: tuple[str, ...] = ()  # "RFC 3261 §22.4"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One message proving a finding: where it is and its relevant header lines, redacted."""
+
+    frame: int
+    file: str
+    time: float
+    call_id: str | None
+    summary: str  # "INVITE sip:bob@example.com" or "407 Proxy Authentication Required"
+    excerpt: str  # e.g. 'Proxy-Authorization: Digest username="edge", realm="genesys.com", …'
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One diagnosed problem, with the concrete values that differ and the frames that prove it."""
+
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    frames: tuple[int, ...]  # Wireshark frame numbers, sorted, unique
+    call_ids: tuple[str, ...]
+    client: Endpoint | None
+    server: Endpoint | None
+    evidence: tuple[Evidence, ...]
+    display_filter: str
+    fingerprint: str  # stable across captures of the same trunk: no frames, no times
+    exchange_ids: tuple[int, ...] = ()
+
+    @property
+    def first_frame(self) -> int:
+        return self.frames[0] if self.frames else 0
+
+
+# Scanner and attack tools as they identify themselves in User-Agent. "Cisco-SIPGateway" is
+# deliberately absent although scanners imitate it: real Cisco IOS gateways send exactly that
+# string, and a false "scanner" verdict on a production trunk is worse than a missed one.
+DEFAULT_SCANNER_USER_AGENTS: tuple[str, ...] = (
+    "friendly-scanner",
+    "sipvicious",
+    "sipcli",
+    "VaxSIPUserAgent",
+    "sundayddr",
+    "iWar",
+    "sip-scan",
+    "SIPScan",
+    "smap",
+    "pplsip",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOptions:
+    """Named, documented thresholds of the rule stage. Passed down, never read from globals."""
+
+    # More challenge cycles than this for one request without success is an auth loop
+    # (a correct client needs one: request → 401/407 → retry → 2xx).
+    max_challenge_cycles: int = 2
+    # RFC 3261 §18.1.1: a request within 200 bytes of the path MTU, or larger than 1300 bytes
+    # when the MTU is unknown, MUST go over a congestion-controlled transport (TCP/TLS).
+    udp_size_warning: int = 1300
+    # Link MTU assumed for "this UDP request was fragmented" when the capture cannot say.
+    mtu: int = 1500
+    # Brute force: within ``brute_force_window_s`` one source trying this many distinct
+    # usernames, or collecting this many failed digest responses, against one server.
+    brute_force_usernames: int = 5
+    brute_force_failures: int = 10
+    brute_force_window_s: float = 60.0
+    # More 401/407s than this from one server to one client within any 60 s is a storm.
+    storm_challenges_per_minute: int = 60
+    # User-Agent substrings (case-insensitive) of known scanners.
+    known_scanner_user_agents: tuple[str, ...] = DEFAULT_SCANNER_USER_AGENTS
+    # Challenges within this many seconds of the capture's end are not called "ignored" (their
+    # answer may have been cut off). 0 by default: people stop a capture right after the
+    # failure they want explained; raise it for rolling / ring-buffer captures. Findings on a
+    # challenge less than ``capture_end_caveat_s`` before the end say so in their message.
+    capture_end_grace_s: float = 0.0
+    capture_end_caveat_s: float = 2.0
+    # An authenticated UDP retry only counts as unanswered ("ghost") once it was retransmitted
+    # or this much capture time passed after it (RFC 3261 §17.1.1.2: T1 = 0.5 s).
+    ghost_min_wait_s: float = 1.0
+    # A retry slower than the observed nonce lifetime only counts when at least this slow.
+    min_slow_retry_s: float = 1.0
+    # Bounds on output size: evidence lines per finding and characters per excerpt.
+    max_evidence: int = 8
+    max_excerpt_chars: int = 400
+    # Frames listed per finding (a storm can involve thousands; the message gives the total).
+    max_frames_per_finding: int = 200
+    # Findings one rule may emit; the rest are summarised by the engine as a Note.
+    max_findings_per_rule: int = 1000
+
+
+@dataclass(slots=True)
+class RuleContext:
+    """What a rule sees: the correlation, the options, and whether secrets must be redacted.
+
+    ``cache`` holds indexes built once and shared by rules (see rules/facts.py), so no rule
+    rescans the whole capture per exchange.
+    """
+
+    correlation: Correlation
+    options: RuleOptions = field(default_factory=RuleOptions)
+    redact: bool = True
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+# -- redaction ---------------------------------------------------------------------------------
+
+REDACTED = "…redacted…"
+# The digest ``response`` and ``cnonce`` together let an attacker run an offline dictionary
+# attack on the password (RFC 7616 §5.1), so evidence never shows them unless asked.
+_SECRET_PARAM = re.compile(r'(?i)\b(response|cnonce)(\s*=\s*)("(?:[^"\\]|\\.)*"|[^,\s]*)')
+# RFC 7617: a Basic token is base64(user:password), i.e. the password itself.
+_BASIC_TOKEN = re.compile(r"(?i)\b(Basic\s+)([A-Za-z0-9+/=._~-]+)")
+
+
+def redact_line(line: str) -> str:
+    """Replace digest ``response``/``cnonce`` values and Basic tokens by ``…redacted…``."""
+    line = _SECRET_PARAM.sub(lambda m: f'{m.group(1)}{m.group(2)}"{REDACTED}"', line)
+    return _BASIC_TOKEN.sub(lambda m: f"{m.group(1)}{REDACTED}", line)
+
+
+def start_line(message: SipMessage) -> str:
+    if message.is_request:
+        return f"{message.method or '?'} {message.request_uri or ''}".rstrip()
+    return message.summary
+
+
+def evidence(
+    ctx: RuleContext, message: SipMessage, headers: Iterable[str] = (), *, note: str = ""
+) -> Evidence:
+    """Evidence for ``message``: its start line and the named header lines (redacted)."""
+    parts: list[str] = []
+    for name in headers:
+        parts.extend(f"{name}: {value}" for value in message.header(name))
+    if note:
+        parts.append(note)
+    excerpt = " | ".join(parts)
+    if ctx.redact:
+        excerpt = redact_line(excerpt)
+    limit = ctx.options.max_excerpt_chars
+    if len(excerpt) > limit:
+        excerpt = excerpt[: limit - 1] + "…"
+    source = message.source
+    return Evidence(
+        frame=source.frame,
+        file=source.file,
+        time=source.time,
+        call_id=message.call_id,
+        summary=start_line(message),
+        excerpt=excerpt,
+    )
+
+
+# -- display filters and fingerprints ----------------------------------------------------------
+
+
+def quoted(values: Iterable[str]) -> str:
+    """``"a", "b"`` — values as the user would type them (no Python repr escaping)."""
+    return ", ".join(f'"{value}"' for value in values)
+
+
+def plural(count: int, word: str) -> str:
+    """``1 Call-ID``, ``2 Call-IDs``."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def display_filter(call_ids: Iterable[str], frames: Iterable[int]) -> str:
+    """A Wireshark display filter isolating the finding (checked with tshark 4.0 ``-Y``).
+
+    Sets need commas: ``frame.number in {12, 14}``.
+    """
+    parts: list[str] = []
+    ids = sorted(set(call_ids))
+    if len(ids) == 1:
+        parts.append(f"sip.Call-ID == {_quote(ids[0])}")
+    elif ids:
+        parts.append("sip.Call-ID in {" + ", ".join(_quote(i) for i in ids) + "}")
+    numbers = sorted(set(frames))
+    if numbers:
+        parts.append("frame.number in {" + ", ".join(str(n) for n in numbers) + "}")
+    return " && ".join(parts) if parts else "sip"
+
+
+def fingerprint(
+    code: str, client: Endpoint | None, server: Endpoint | None, keys: Iterable[str]
+) -> str:
+    """Hash of the rule code, the peer IPs (ports change between captures) and the key values."""
+    material = "\x1f".join([code, client.ip if client else "", server.ip if server else "", *keys])
+    return hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+# Header lines shown as evidence unless a rule names others (response/cnonce get redacted).
+AUTH_HEADERS: tuple[str, ...] = (
+    "WWW-Authenticate",
+    "Proxy-Authenticate",
+    "Authorization",
+    "Proxy-Authorization",
+)
+
+
+def unique_messages(messages: Iterable[SipMessage]) -> list[SipMessage]:
+    """``messages`` without repeats (by identity; SipMessage is not hashable), in frame order."""
+    seen: set[int] = set()
+    out: list[SipMessage] = []
+    for message in messages:
+        if id(message) not in seen:
+            seen.add(id(message))
+            out.append(message)
+    out.sort(key=lambda m: (m.source.file, m.source.frame))
+    return out
+
+
+def make_finding(
+    ctx: RuleContext,
+    meta: RuleMeta,
+    message: str,
+    *,
+    messages: Iterable[SipMessage],
+    client: Endpoint | None,
+    server: Endpoint | None,
+    keys: Iterable[str] = (),
+    evidence_items: Iterable[Evidence] | None = None,
+    evidence_headers: tuple[str, ...] = AUTH_HEADERS,
+    exchanges: Iterable[AuthExchange] = (),
+) -> Finding:
+    """Build a finding: frames and Call-IDs come from ``messages``; evidence (by default the
+    ``evidence_headers`` lines of each message) is capped at ``options.max_evidence``."""
+    msgs = unique_messages(messages)[: ctx.options.max_frames_per_finding]
+    if evidence_items is None:
+        evidence_items = [evidence(ctx, m, evidence_headers) for m in msgs]
+    frames = tuple(sorted({m.source.frame for m in msgs}))
+    call_ids = tuple(sorted({cid for m in msgs if (cid := m.call_id) is not None}))
+    items = sorted(evidence_items, key=lambda e: (e.frame, e.file))[: ctx.options.max_evidence]
+    return Finding(
+        code=meta.code,
+        name=meta.name,
+        severity=meta.severity,
+        message=message,
+        frames=frames,
+        call_ids=call_ids,
+        client=client,
+        server=server,
+        evidence=tuple(items),
+        display_filter=display_filter(call_ids, frames),
+        fingerprint=fingerprint(meta.code, client, server, keys),
+        exchange_ids=tuple(sorted({e.id for e in exchanges})),
+    )

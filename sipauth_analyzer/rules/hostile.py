@@ -1,0 +1,183 @@
+"""Who is attacking rather than misconfigured: brute-force sources and known scanners.
+
+Computed once per run and cached on the RuleContext. SA601 / SA602 report them; the rules that
+diagnose a *client's configuration* (1xx, 2xx, 3xx, 5xx) skip exchanges from these sources via
+:func:`diagnosable_exchanges`, because "re-type the password" is the wrong advice for a
+password-guessing tool.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+
+from sipauth_analyzer.correlate.model import AuthExchange
+from sipauth_analyzer.rules.base import RuleContext
+from sipauth_analyzer.rules.facts import digest_challenges, digest_credentials
+from sipauth_analyzer.sip.message import SipMessage
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailure:
+    """One failed authentication (or extension probe) and what identifies the guess."""
+
+    time: float
+    username: str
+    response_hash: str
+    call_id: str
+    guess_key: tuple[str, str, str, str]  # (username, nonce, cnonce, nc): same key, same hash input
+    request: SipMessage
+    answer: SipMessage
+
+
+@dataclass(frozen=True, slots=True)
+class BruteForce:
+    """The densest window of failures from one source against one server."""
+
+    failures: tuple[AuthFailure, ...]
+    reason: str  # "usernames" or "failures"
+
+
+def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
+    """Failures per (client IP, server IP): credentialed requests answered with a non-stale
+    401/407 or a 403, and uncredentialed requests answered 403/404 (extension probing)."""
+    out: dict[tuple[str, str], list[AuthFailure]] = {}
+    for transaction in ctx.correlation.transactions:
+        final = transaction.final
+        request = transaction.request
+        if final is None or final.status is None or request.method in ("ACK", "CANCEL"):
+            continue
+        credentials = digest_credentials(request)
+        if credentials:
+            if final.status not in (401, 403, 407):
+                continue
+            if final.status != 403 and any(c.stale for c in digest_challenges(final)):
+                continue  # stale=true: the password was right (RFC 7616 §3.3)
+            first = credentials[0]
+            username = first.username or ""
+            response_hash = first.response or ""
+            key = (username, first.nonce or "", first.cnonce or "", first.nc or "")
+        elif final.status in (403, 404) and not request.credentials:
+            uri = request.from_uri or ""
+            username = uri.split(":", 1)[-1].split("@", 1)[0]
+            response_hash = ""
+            key = (username, "", "", "")
+        else:
+            continue
+        out.setdefault((transaction.client.ip, transaction.server.ip), []).append(
+            AuthFailure(
+                request.source.time,
+                username,
+                response_hash,
+                request.call_id or "",
+                key,
+                request,
+                final,
+            )
+        )
+    return out
+
+
+def _proven_guesses(failures: list[AuthFailure]) -> set[tuple[str, str, str, str]]:
+    """Guess keys answered with several different responses: with username, nonce, cnonce and
+    nc equal, a different response can only come from a different password (RFC 7616 §3.4.1)."""
+    hashes: dict[tuple[str, str, str, str], set[str]] = {}
+    for failure in failures:
+        if failure.response_hash and failure.guess_key[1]:
+            hashes.setdefault(failure.guess_key, set()).add(failure.response_hash)
+    return {key for key, values in hashes.items() if len(values) > 1}
+
+
+GuessKey = tuple[str, str, str, str]
+
+
+def _looks_misconfigured(window: deque[AuthFailure], proven: set[GuessKey]) -> bool:
+    """One device repeating its one wrong password: a single username, no proof of different
+    passwords, and either the same response every time or at most two Call-IDs (a device keeps
+    its Call-ID across registrations, RFC 3261 §10.2; guessing tools rarely do)."""
+    if any(f.guess_key in proven for f in window):
+        return False
+    if len({f.username for f in window}) != 1:
+        return False
+    hashes = [f.response_hash for f in window if f.response_hash]
+    if hashes and len(set(hashes)) == 1:
+        return True
+    return len({f.call_id for f in window}) <= 2
+
+
+def brute_force(ctx: RuleContext) -> dict[tuple[str, str], BruteForce]:
+    """(client IP, server IP) → the densest brute-force window, for pairs that have one."""
+    cached = ctx.cache.get("brute_force")
+    if isinstance(cached, dict):
+        return cached
+    options = ctx.options
+    result: dict[tuple[str, str], BruteForce] = {}
+    for pair, failures in _failures(ctx).items():
+        if len(failures) < min(options.brute_force_usernames, options.brute_force_failures):
+            continue
+        failures.sort(key=lambda f: f.time)
+        proven = _proven_guesses(failures)
+        window: deque[AuthFailure] = deque()
+        users: Counter[str] = Counter()
+        best: list[AuthFailure] = []
+        reason = ""
+        for failure in failures:
+            window.append(failure)
+            users[failure.username] += 1
+            while failure.time - window[0].time > options.brute_force_window_s:
+                old = window.popleft()
+                users[old.username] -= 1
+                if not users[old.username]:
+                    del users[old.username]
+            if len(users) >= options.brute_force_usernames and len(window) > len(best):
+                best, reason = list(window), "usernames"
+            elif (
+                len(window) >= options.brute_force_failures
+                and len(window) > len(best)
+                and not _looks_misconfigured(window, proven)
+            ):
+                best, reason = list(window), "failures"
+        if best:
+            result[pair] = BruteForce(tuple(best), reason)
+    ctx.cache["brute_force"] = result
+    return result
+
+
+def scanners(ctx: RuleContext) -> dict[str, tuple[str, list[SipMessage]]]:
+    """Source IP → (matched scanner name, its requests) for known scanner User-Agents."""
+    cached = ctx.cache.get("scanners")
+    if isinstance(cached, dict):
+        return cached
+    needles = [(n, n.lower()) for n in ctx.options.known_scanner_user_agents if n]
+    groups: dict[str, tuple[str, list[SipMessage]]] = {}
+    for message in ctx.correlation.messages:
+        if not message.is_request:
+            continue
+        agent = message.first("user-agent")
+        if not agent:
+            continue
+        lowered = agent.lower()
+        for name, needle in needles:
+            if needle in lowered:
+                groups.setdefault(message.source.src.ip, (name, []))[1].append(message)
+                break
+    ctx.cache["scanners"] = groups
+    return groups
+
+
+def hostile_sources(ctx: RuleContext) -> frozenset[str]:
+    """IPs seen brute-forcing or identifying as a known scanner."""
+    cached = ctx.cache.get("hostile_sources")
+    if isinstance(cached, frozenset):
+        return cached
+    found = frozenset({client for client, _ in brute_force(ctx)} | set(scanners(ctx)))
+    ctx.cache["hostile_sources"] = found
+    return found
+
+
+def diagnosable_exchanges(ctx: RuleContext) -> list[AuthExchange]:
+    """Exchanges whose client is not a known attacker: the ones worth configuration advice."""
+    hostile = hostile_sources(ctx)
+    if not hostile:
+        return ctx.correlation.exchanges
+    return [e for e in ctx.correlation.exchanges if e.client.ip not in hostile]
