@@ -7,12 +7,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sipauth_analyzer.capture.model import CapturedMessage
+from sipauth_analyzer.sip.digest import parse_challenges, parse_credentials
+from sipauth_analyzer.sip.grammar import header_param, name_addr_uri, parse_cseq, split_commas
 from sipauth_analyzer.sip.model import AuthHeader, Challenge, Credentials, ParseProblem
 
-# RFC 3261 §7.3.3 and extensions registered with IANA (RFC 3265 o/u, RFC 3515 r, RFC 3892 b,
-# RFC 3891 ... , RFC 4028 x, RFC 3841 j/d, RFC 3329 none, RFC 4474 y/n, RFC 3903 none).
+if TYPE_CHECKING:
+    from sipauth_analyzer.sip.parser import SipParseOptions
+
+# RFC 3261 §7.3.3 (c e f i k l m s t v) and the compact forms in the IANA "Header Fields"
+# registry: a Accept-Contact, d Request-Disposition, j Reject-Contact (RFC 3841); b Referred-By
+# (RFC 3892); n Identity-Info (RFC 4474, obsoleted by RFC 8224 but still seen); o Event and
+# u Allow-Events (RFC 6665); r Refer-To (RFC 3515); x Session-Expires (RFC 4028); y Identity
+# (RFC 8224).
 COMPACT_FORMS: dict[str, str] = {
     "a": "accept-contact",
     "b": "referred-by",
@@ -57,6 +66,8 @@ class SipMessage:
     problems: list[ParseProblem] = field(default_factory=list)
     _challenges: list[Challenge] | None = None
     _credentials: list[Credentials] | None = None
+    _cseq: tuple[int, str] | None = None  # cached parse of the first CSeq line
+    _cseq_parsed: bool = False
 
     # -- header access -------------------------------------------------------------------
     def header(self, name: str) -> list[str]:
@@ -71,8 +82,6 @@ class SipMessage:
 
     def header_values(self, name: str) -> list[str]:
         """Comma-separated list values of ``name`` across all its lines (quote-aware)."""
-        from sipauth_analyzer.sip.grammar import split_commas
-
         out: list[str] = []
         for line in self.header(name):
             out.extend(split_commas(line))
@@ -85,10 +94,12 @@ class SipMessage:
 
     @property
     def cseq(self) -> tuple[int, str] | None:
-        from sipauth_analyzer.sip.grammar import parse_cseq
-
-        value = self.first("cseq")
-        return parse_cseq(value) if value is not None else None
+        # Correlation asks for the CSeq of every message several times: parse it once.
+        if not self._cseq_parsed:
+            value = self.first("cseq")
+            self._cseq = parse_cseq(value) if value is not None else None
+            self._cseq_parsed = True
+        return self._cseq
 
     @property
     def cseq_number(self) -> int | None:
@@ -102,38 +113,32 @@ class SipMessage:
 
     @property
     def from_tag(self) -> str | None:
-        from sipauth_analyzer.sip.grammar import header_param
-
         value = self.first("from")
         return header_param(value, "tag") if value else None
 
     @property
     def to_tag(self) -> str | None:
-        from sipauth_analyzer.sip.grammar import header_param
-
         value = self.first("to")
         return header_param(value, "tag") if value else None
 
     @property
     def from_uri(self) -> str | None:
-        from sipauth_analyzer.sip.grammar import name_addr_uri
-
         value = self.first("from")
         return name_addr_uri(value) if value else None
 
     @property
     def to_uri(self) -> str | None:
-        from sipauth_analyzer.sip.grammar import name_addr_uri
-
         value = self.first("to")
         return name_addr_uri(value) if value else None
 
     @property
     def top_via_branch(self) -> str | None:
-        from sipauth_analyzer.sip.grammar import header_param
-
-        vias = self.header_values("via")
-        return header_param(vias[0], "branch") if vias else None
+        # Only the first Via value matters; split lines until one has a value.
+        for line in self.header("via"):
+            vias = split_commas(line)
+            if vias:
+                return header_param(vias[0], "branch")
+        return None
 
     @property
     def user_agent(self) -> str | None:
@@ -144,8 +149,6 @@ class SipMessage:
     def challenges(self) -> list[Challenge]:
         """Every challenge in WWW-Authenticate and Proxy-Authenticate, in header order."""
         if self._challenges is None:
-            from sipauth_analyzer.sip.digest import parse_challenges
-
             found: list[Challenge] = []
             for kind in (AuthHeader.WWW_AUTHENTICATE, AuthHeader.PROXY_AUTHENTICATE):
                 for line in self.header(kind.value):
@@ -157,8 +160,6 @@ class SipMessage:
     def credentials(self) -> list[Credentials]:
         """Every credential in Authorization and Proxy-Authorization, in header order."""
         if self._credentials is None:
-            from sipauth_analyzer.sip.digest import parse_credentials
-
             found: list[Credentials] = []
             for kind in (AuthHeader.AUTHORIZATION, AuthHeader.PROXY_AUTHORIZATION):
                 for line in self.header(kind.value):
@@ -174,8 +175,11 @@ class SipMessage:
         return f"{self.status} {self.reason or ''}".rstrip()
 
 
-def parse_message(captured: CapturedMessage) -> SipMessage | ParseProblem:
+def parse_message(
+    captured: CapturedMessage, options: SipParseOptions | None = None
+) -> SipMessage | ParseProblem:
     """Parse ``captured.data``; never raises. Implemented in sip/parser.py."""
+    # Imported here: parser.py builds SipMessage, so a top-level import would be circular.
     from sipauth_analyzer.sip.parser import parse
 
-    return parse(captured)
+    return parse(captured, options)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sipauth_analyzer.capture.model import CapturedMessage
-
 
 class AuthHeader(enum.StrEnum):
     """The five headers of HTTP/SIP digest authentication, by their canonical names."""

@@ -1,0 +1,348 @@
+"""The tolerant SIP message parser: one CapturedMessage's bytes → SipMessage (RFC 3261 §7).
+
+It does the minimum on the hot path — find the end of the headers once, decode and split the
+head once, index the header lines in one pass — and leaves everything else (digest headers,
+parameters, URIs) to SipMessage's lazy properties. Anything odd in a usable message becomes a
+``ParseProblem`` in ``SipMessage.problems``; bytes that are not a SIP message at all come back
+as a ``ParseProblem`` instead of a message. Nothing here raises on bad input.
+
+Decoding: the head is decoded as UTF-8 (RFC 3261 §7.3.1); if it is not valid UTF-8 (fuzzed or
+junk traffic) it is decoded as Latin-1 and a ``non-utf8`` problem is recorded, so every byte
+survives (``text.encode("latin-1")`` gives it back) and no lone surrogates reach the reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sipauth_analyzer.capture.model import FLAG_INCOMPLETE, FLAG_TRUNCATED, CapturedMessage
+from sipauth_analyzer.primitives import Transport
+from sipauth_analyzer.sip.grammar import is_token, parse_cseq
+from sipauth_analyzer.sip.message import COMPACT_FORMS, SipMessage
+from sipauth_analyzer.sip.model import ParseProblem
+
+# RFC 3261 §8.1.1 / §8.2.1: headers every request and response must carry.
+MANDATORY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("call-id", "Call-ID"),
+    ("cseq", "CSeq"),
+    ("from", "From"),
+    ("to", "To"),
+    ("via", "Via"),
+)
+
+# RFC 3261 §18.3: Content-Length is mandatory on stream transports. WebSocket (RFC 7118 §5)
+# and SCTP (RFC 4168) frame messages themselves.
+_STREAM_TRANSPORTS = frozenset({Transport.TCP, Transport.TLS})
+
+
+@dataclass(frozen=True, slots=True)
+class SipParseOptions:
+    """Named limits of the SIP parser; each, when hit, is recorded as a ParseProblem."""
+
+    max_header_lines: int = 512  # header lines indexed per message; the rest are dropped
+    max_problems: int = 32  # problems recorded per message by the parser (one more says so)
+    snippet_chars: int = 60  # how much of a bad line a problem's detail quotes
+
+
+DEFAULT_OPTIONS = SipParseOptions()
+
+
+def _snippet(data: bytes | str, limit: int) -> str:
+    text = repr(data)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Problems:
+    """The message's problem list, bounded by ``max_problems``."""
+
+    __slots__ = ("items", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.items: list[ParseProblem] = []
+        self.limit = limit
+
+    def add(self, kind: str, detail: str) -> None:
+        if len(self.items) < self.limit:
+            self.items.append(ParseProblem(kind, detail))
+        elif len(self.items) == self.limit:
+            self.items.append(
+                ParseProblem(
+                    "too-many-problems", f"more than {self.limit} problems; the rest dropped"
+                )
+            )
+
+
+def _looks_binary(data: bytes) -> bool:
+    """Control bytes other than CR/LF/HTAB in the first line mean this is not SIP text."""
+    line_end = data.find(b"\n", 0, 512)
+    first = data[: line_end if line_end >= 0 else 512]
+    return any((byte < 0x20 and byte not in (0x09, 0x0D)) or byte == 0x7F for byte in first)
+
+
+def parse(
+    captured: CapturedMessage, options: SipParseOptions | None = None
+) -> SipMessage | ParseProblem:
+    """Parse one SIP message. Never raises; see the module docstring."""
+    opts = options or DEFAULT_OPTIONS
+    data = captured.data
+    # RFC 3261 §7.5: CRLFs before the start line are to be ignored (also keep-alives, RFC 5626).
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")
+    if not data:
+        return ParseProblem("not-sip", "empty payload")
+
+    first_nl = data.find(b"\n")
+    crlf = first_nl > 0 and data[first_nl - 1] == 0x0D
+    # The blank line that ends the head; LF-only senders exist in the field (tolerated, §7).
+    if crlf:
+        head_end = data.find(b"\r\n\r\n")
+        body_start = head_end + 4
+        if head_end < 0:
+            head_end = data.find(b"\n\n")
+            body_start = head_end + 2
+    else:
+        head_end = data.find(b"\n\n")
+        body_start = head_end + 2
+        # An LF-only head may still end with a CRLF blank line ("\n\r\n").
+        mixed_end = data.find(b"\n\r\n", 0, head_end if head_end >= 0 else len(data))
+        if mixed_end >= 0:
+            head_end = mixed_end
+            body_start = mixed_end + 3
+        elif head_end < 0:
+            head_end = data.find(b"\r\n\r\n")
+            body_start = head_end + 4
+    head_bytes = data if head_end < 0 else data[:head_end]
+
+    problems = _Problems(opts.max_problems)
+    try:
+        head = head_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        if _looks_binary(data):
+            return ParseProblem(
+                "not-sip", f"binary data: {_snippet(data[:48], opts.snippet_chars)}"
+            )
+        head = head_bytes.decode("latin-1")
+        problems.add("non-utf8", "header bytes are not valid UTF-8; decoded as Latin-1")
+
+    lines = head.split("\n")
+    start_line = lines[0].strip()
+    start = _parse_start_line(start_line, data, opts)
+    if isinstance(start, ParseProblem):
+        return start
+    is_request, method, request_uri, status, reason = start
+    if is_request and method not in _COMMON_METHODS and not is_token(method or ""):
+        problems.add(
+            "bad-method",
+            f"request method {_snippet(method or '', opts.snippet_chars)} is not a token",
+        )
+
+    # Fast path: every line is "name: value" with a name seen before. Folded lines start
+    # with SP/HTAB, which no cached name does, so they (and lines without a colon) miss the
+    # cache and send the message down the general path, which reports them.
+    if len(lines) <= opts.max_header_lines:
+        headers: dict[str, list[str]] = {}
+        known = _HEADER_KEYS
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            key = known.get(name)
+            if key is None or not colon:
+                headers = _index_headers(lines, problems, opts)
+                break
+            value = value.strip()
+            values = headers.get(key)
+            if values is None:
+                headers[key] = [value]
+            else:
+                values.append(value)
+    else:
+        headers = _index_headers(lines, problems, opts)
+
+    if not headers.keys() >= _MANDATORY_KEYS:
+        for key, display in MANDATORY_HEADERS:
+            if key not in headers:
+                problems.add("missing-header", f"mandatory header {display} is missing")
+
+    cseq_line = headers.get("cseq")
+    cseq = parse_cseq(cseq_line[0]) if cseq_line else None
+    if cseq_line and cseq is None:
+        problems.add("bad-cseq", f"CSeq {_snippet(cseq_line[0], opts.snippet_chars)} is malformed")
+    if not is_request:
+        method = cseq[1] if cseq else None
+    elif cseq is not None and cseq[1] != method:
+        # RFC 3261 §8.1.1.5: the CSeq method MUST match the request method.
+        problems.add(
+            "cseq-method-mismatch", f"CSeq method {cseq[1]} differs from request method {method}"
+        )
+
+    body = _body(captured, data, head_end, body_start, headers, problems)
+    return SipMessage(
+        source=captured,
+        is_request=is_request,
+        method=method,
+        request_uri=request_uri,
+        status=status,
+        reason=reason,
+        headers=headers,
+        body=body,
+        problems=problems.items,
+        _cseq=cseq,
+        _cseq_parsed=True,
+    )
+
+
+# Raw header names (as written before the colon) already known to be valid, mapped to their
+# folded key. Bounded so hostile traffic with random names cannot grow it without limit.
+_HEADER_KEY_CACHE_LIMIT = 2048
+_HEADER_KEYS: dict[str, str] = {}
+_MANDATORY_KEYS = frozenset(key for key, _ in MANDATORY_HEADERS)
+_COMMON_METHODS = frozenset(
+    {"INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "SUBSCRIBE", "NOTIFY",
+     "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"}
+)  # fmt: skip
+
+
+def _header_key(name: str) -> str | None:
+    """The folded key for a raw header name, or None when it is not a valid field-name."""
+    key = _HEADER_KEYS.get(name)
+    if key is not None:
+        return key
+    # RFC 3261 §7.3.1 / §25.1: header-name is a token; whitespace may precede the colon.
+    stripped = name.strip(" \t").lower()
+    if not is_token(stripped):
+        return None
+    key = COMPACT_FORMS.get(stripped, stripped)
+    if len(_HEADER_KEYS) < _HEADER_KEY_CACHE_LIMIT and name[:1] not in (" ", "\t"):
+        _HEADER_KEYS[name] = key
+    return key
+
+
+def _index_headers(
+    lines: list[str], problems: _Problems, opts: SipParseOptions
+) -> dict[str, list[str]]:
+    """The general header pass: folding, bad lines and the line limit, each noted."""
+    headers: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    line_count = 0
+    for line in lines[1:]:
+        if not line or line[0] in " \t":
+            if not line or line.isspace():
+                continue
+            # RFC 3261 §7.3.1: a line starting with SP/HTAB continues the previous header.
+            if current is None:
+                problems.add(
+                    "orphan-continuation",
+                    "continuation line before any header: "
+                    + _snippet(line.strip(), opts.snippet_chars),
+                )
+                continue
+            extra = line.strip()
+            previous = current[-1]
+            current[-1] = f"{previous} {extra}" if previous else extra
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            current = None
+            if line.strip():
+                problems.add(
+                    "header-no-colon",
+                    f"header line without ':': {_snippet(line.strip(), opts.snippet_chars)}",
+                )
+            continue
+        key = _header_key(name)
+        if key is None:
+            current = None
+            problems.add(
+                "bad-header-name", f"bad header name: {_snippet(line.strip(), opts.snippet_chars)}"
+            )
+            continue
+        line_count += 1
+        if line_count > opts.max_header_lines:
+            problems.add(
+                "too-many-headers",
+                f"more than {opts.max_header_lines} header lines; the rest ignored",
+            )
+            break
+        value = value.strip()
+        current = headers.get(key)
+        if current is None:
+            current = headers[key] = [value]
+        else:
+            current.append(value)
+    return headers
+
+
+_StartLine = tuple[bool, str | None, str | None, int | None, str | None]
+
+
+def _parse_start_line(line: str, data: bytes, opts: SipParseOptions) -> _StartLine | ParseProblem:
+    """RFC 3261 §7.1 Request-Line or §7.2 Status-Line, tolerating extra spaces, a missing reason
+    phrase and a lower-case version."""
+    if line[:4].upper() == "SIP/":
+        parts = line.split(None, 2)
+        version = parts[0]
+        if version.upper() != "SIP/2.0":
+            return ParseProblem(
+                "bad-start-line", f"unsupported version in {_snippet(line, opts.snippet_chars)}"
+            )
+        code = parts[1] if len(parts) > 1 else ""
+        if not (len(code) == 3 and code.isascii() and code.isdigit() and "1" <= code[0] <= "6"):
+            return ParseProblem(
+                "bad-start-line", f"bad status code in {_snippet(line, opts.snippet_chars)}"
+            )
+        reason = parts[2].strip() if len(parts) > 2 else None
+        return False, None, None, int(code), reason or None
+    parts = line.split()
+    if len(parts) >= 3 and parts[-1].upper() == "SIP/2.0":
+        if len(parts) > 3:
+            return ParseProblem(
+                "bad-start-line", f"spaces in Request-URI: {_snippet(line, opts.snippet_chars)}"
+            )
+        return True, parts[0], parts[1], None, None
+    if "SIP/" in line.upper():
+        return ParseProblem(
+            "bad-start-line", f"malformed start line {_snippet(line, opts.snippet_chars)}"
+        )
+    return ParseProblem("not-sip", f"no SIP start line: {_snippet(data[:48], opts.snippet_chars)}")
+
+
+def _body(  # noqa: PLR0917 - private helper, called once
+    captured: CapturedMessage,
+    data: bytes,
+    head_end: int,
+    body_start: int,
+    headers: dict[str, list[str]],
+    problems: _Problems,
+) -> bytes:
+    """The body per Content-Length (RFC 3261 §20.14, §18.3)."""
+    if head_end < 0:
+        if FLAG_TRUNCATED in captured.flags or FLAG_INCOMPLETE in captured.flags:
+            problems.add(
+                "headers-unterminated", "no blank line after the headers (capture cut short)"
+            )
+        else:
+            problems.add("headers-unterminated", "no blank line after the headers")
+        return b""
+    available = data[body_start:]
+    length_lines = headers.get("content-length")
+    if not length_lines:
+        if captured.transport in _STREAM_TRANSPORTS:
+            problems.add(
+                "missing-header",
+                "mandatory header Content-Length is missing"
+                f" (required over {captured.transport}, RFC 3261 §18.3)",
+            )
+        return available
+    text = length_lines[0]
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        problems.add("bad-content-length", f"Content-Length {text[:20]!r} is not a number")
+        return available
+    declared = int(text)
+    if len(available) < declared:
+        why = " (capture truncated)" if FLAG_TRUNCATED in captured.flags else ""
+        problems.add("body-short", f"body has {len(available)} of {declared} bytes{why}")
+        return available
+    if len(available) > declared and captured.transport not in (Transport.UDP,):
+        # RFC 3261 §18.3: on UDP extra bytes are simply discarded; on a stream they would be
+        # the next message, which the capture stage should have split off.
+        problems.add("body-excess", f"{len(available) - declared} bytes after the declared body")
+    return available[:declared] if len(available) > declared else available

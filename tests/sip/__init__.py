@@ -1,0 +1,1 @@
+"""Tests of the SIP stage: parser, grammar helpers and digest authentication."""
