@@ -68,9 +68,16 @@ class CaptureOptions:
     """
 
     max_ip_reassemblies: int = 10_000  # open IP datagrams being reassembled at once
-    ip_reassembly_timeout: float = 30.0  # seconds of capture time before an unfinished datagram is incomplete
+    ip_reassembly_timeout: float = (
+        30.0  # seconds of capture time before an unfinished datagram is incomplete
+    )
     max_tcp_streams: int = 20_000  # TCP directions with buffered bytes at once
     max_tcp_buffer: int = 1 << 20  # bytes buffered per TCP direction waiting for a complete message
-    tcp_idle_timeout: float = 300.0  # seconds of capture time before an idle TCP direction is flushed
+    tcp_idle_timeout: float = (
+        300.0  # seconds of capture time before an idle TCP direction is flushed
+    )
     max_message_size: int = 1 << 16  # bytes; a larger "SIP message" is cut and noted
-    hep_ports: tuple[int, ...] = (9060, 9061)  # UDP/TCP ports tried as HEP first (HEP is also detected by magic)
+    hep_ports: tuple[int, ...] = (
+        9060,
+        9061,
+    )  # UDP/TCP ports tried as HEP first (HEP is also detected by magic)

@@ -1,0 +1,350 @@
+"""The capture stage's entry point and its hot per-packet loop.
+
+``read_messages`` walks every packet of every source, decodes it (``decode.PacketDecoder``),
+feeds one ``TransportDemux`` per file and yields the SIP-bearing messages in capture order.
+
+SBC captures are 95–99 % RTP and many gigabytes, so classic pcap files get a hand-tuned loop:
+records are walked in multi-megabyte buffers with one precompiled struct that reads the record
+header *and* the few Ethernet/SLL/raw-IP, IPv4 and UDP bytes needed to recognise an untunnelled,
+unfragmented IPv4/UDP packet whose payload starts with a byte ≥ 0x80. That byte is RTP version 2
+(RFC 3550 §5.1) or another binary protocol, never the first byte of a SIP start line (RFC 3261
+§7.1, §25.1), so such packets are dropped with no object created and no function called. The
+struct reads the network fields in the *file's* byte order; the constants they are compared
+with are converted to match once per file. Everything else, and every pcapng file, goes to the
+complete decoder.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
+
+from sipauth_analyzer.capture.decode import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+    LINKTYPE_RAW_BSDOS,
+    LINKTYPE_RAW_OPENBSD,
+    Demux,
+    PacketDecoder,
+    linktype_name,
+)
+from sipauth_analyzer.capture.files import (
+    DEFAULT_CHUNK_SIZE,
+    MAX_RECORD_LENGTH,
+    STOP,
+    CaptureFile,
+    CaptureFormat,
+    ChunkedStream,
+    PcapngParser,
+    expand_sources,
+    open_capture,
+    truncated_note,
+)
+from sipauth_analyzer.capture.model import CapturedMessage, CaptureOptions, CaptureStats
+from sipauth_analyzer.primitives import NoteSink
+
+DemuxFactory = Callable[[CaptureOptions, NoteSink, CaptureStats, str], Demux]
+
+
+def _default_demux(options: CaptureOptions, notes: NoteSink, stats: CaptureStats,
+                   file: str) -> Demux:
+    from sipauth_analyzer.capture.transport import TransportDemux
+
+    return TransportDemux(options, notes, stats, file)
+
+
+def read_messages(
+    sources: Sequence[str],
+    options: CaptureOptions,
+    notes: NoteSink,
+    stats: CaptureStats,
+    *,
+    demux_factory: DemuxFactory | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Iterator[CapturedMessage]:
+    """Every candidate SIP message of every source, in capture order, file after file.
+
+    Raises :class:`~sipauth_analyzer.capture.files.CaptureError` (before yielding anything)
+    when a source cannot be read at all. Frame numbers restart in each file.
+    """
+    paths = expand_sources(sources, notes)
+    factory = demux_factory or _default_demux
+    for path in paths:
+        with open_capture(path) as capture:
+            stats.files.append(path)
+            decoder = PacketDecoder(options, notes, path, factory(options, notes, stats, path))
+            if capture.format is CaptureFormat.PCAP:
+                walk = _walk_pcap(capture, decoder, notes, stats, chunk_size)
+            else:
+                walk = _walk_pcapng(capture, decoder, notes, stats, chunk_size)
+            for message in walk:
+                stats.sip_messages += 1
+                yield message
+            for message in decoder.finish():
+                stats.sip_messages += 1
+                yield message
+
+
+def _note_times(stats: CaptureStats, first: float | None, last: float | None) -> None:
+    if first is not None and (stats.first_time is None or first < stats.first_time):
+        stats.first_time = first
+    if last is not None and (stats.last_time is None or last > stats.last_time):
+        stats.last_time = last
+
+
+def _walk_pcapng(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
+                 stats: CaptureStats, chunk_size: int) -> Iterator[CapturedMessage]:
+    """The pcapng hot loop: Enhanced Packet Blocks of one fast-path interface are checked
+    inline like classic pcap records; every other block goes through ``PcapngParser``."""
+    parser = PcapngParser(capture.path, notes)
+    block = parser.block
+    packet = decoder.packet
+    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size)
+    counts: dict[int, int] = {}
+    first: float | None = None
+    last: float | None = None
+    size = 0
+    frame = 0
+    generation = -1
+    # fast-path configuration for the current section (see _configure below)
+    fast_unpack = _NEVER.unpack_from
+    fast_span = 1 << 62
+    fast_iface = -1
+    fast_linktype = 0
+    fast_units = 1.0
+    fast_offset = 0
+    want = check_mask = frag_mask = min_caplen = 0
+    fast_count = 0
+    last_hi = last_lo = -1  # raw timestamp of the last fast-path packet, when it was last
+    buf = b""
+    off = 0
+    nxt = 0
+    try:
+        while True:
+            end = len(buf)
+            while True:
+                if generation != parser.generation:
+                    generation = parser.generation
+                    if fast_count:
+                        counts[fast_linktype] = counts.get(fast_linktype, 0) + fast_count
+                        fast_count = 0
+                    fast_iface = -1
+                    fast_span = 1 << 62
+                    for index, iface in enumerate(parser.interfaces):
+                        config = _fast_config(parser.order, iface.linktype, 7)
+                        if config is not None:
+                            fast, want, check_mask, frag_mask, min_caplen = config
+                            fast_unpack = fast.unpack_from
+                            fast_span = fast.size
+                            fast_iface = index
+                            fast_linktype = iface.linktype
+                            fast_units = iface.units_per_second
+                            fast_offset = iface.offset_seconds
+                            break
+                if off + fast_span <= end:
+                    (block_type, total, iface_id, ts_hi, ts_lo, caplen, wire, check, frag,
+                     proto, first_byte) = fast_unpack(buf, off)
+                    if (block_type == 6 and iface_id == fast_iface and caplen <= total - 32
+                            and off + total <= end):
+                        frame += 1
+                        fast_count += 1
+                        size += caplen
+                        last_hi = ts_hi
+                        last_lo = ts_lo
+                        if (check & check_mask == want and proto == 17 and not frag & frag_mask
+                                and first_byte >= 0x80 and caplen >= min_caplen):
+                            if first is None:
+                                first = ((ts_hi << 32) | ts_lo) / fast_units + fast_offset
+                            off += total
+                            continue
+                        time = ((ts_hi << 32) | ts_lo) / fast_units + fast_offset
+                        if first is None:
+                            first = time
+                        messages = packet(frame, time, fast_linktype,
+                                          buf[off + 28 : off + 28 + caplen], wire)
+                        off += total
+                        if messages:
+                            yield from messages
+                        continue
+                # Anything else: one block through the parser, its state kept in step.
+                if last_hi >= 0:
+                    parser.last_time = ((last_hi << 32) | last_lo) / fast_units + fast_offset
+                    last_hi = -1
+                parser.frame = frame
+                nxt, record = block(buf, off)
+                frame = parser.frame
+                if nxt < 0:
+                    break
+                off = nxt
+                if record is not None:
+                    size += len(record.data)
+                    counts[record.linktype] = counts.get(record.linktype, 0) + 1
+                    if first is None:
+                        first = record.time
+                    messages = packet(record.frame, record.time, record.linktype, record.data,
+                                      record.wire_length)
+                    if messages:
+                        yield from messages
+            if nxt == STOP:
+                return
+            if chunks.eof:
+                if chunks.error:
+                    notes.add(truncated_note(capture.path, frame, chunks.error))
+                elif off < end:
+                    notes.add(truncated_note(capture.path, frame,
+                                             "the file ends inside a pcapng block"))
+                return
+            buf = chunks.refill(buf, off, parser.need(buf, off))
+            off = 0
+    finally:
+        if fast_count:
+            counts[fast_linktype] = counts.get(fast_linktype, 0) + fast_count
+        if last_hi >= 0:
+            parser.last_time = ((last_hi << 32) | last_lo) / fast_units + fast_offset
+        if frame:
+            last = parser.last_time
+        stats.packets += frame
+        stats.bytes += size
+        for linktype, count in counts.items():
+            name = linktype_name(linktype)
+            stats.linktypes[name] = stats.linktypes.get(name, 0) + count
+        _note_times(stats, first, last)
+
+
+_NEVER = struct.Struct("<I")
+
+
+def _fast_config(order: str, linktype: int, header_words: int,
+                 ) -> tuple[struct.Struct, int, int, int, int] | None:
+    """The fast struct and constants for a link type: (struct, want, mask, frag mask, min).
+
+    The struct reads ``header_words`` 4-byte record/block header words (4 for a pcap record,
+    7 for an Enhanced Packet Block), then the checked word, the IPv4 fragment field, protocol
+    and first UDP payload byte, all in the file's byte order.
+    """
+    layout = _fast_path_layout(linktype)
+    if layout is None:
+        return None
+    check_off, ip_off, want_raw, mask_raw = layout
+    endian: Literal["little", "big"] = "little" if order == "<" else "big"
+    gap = ip_off + 6 - (check_off + 4)
+    fast = struct.Struct(f"{order}{'I' * header_words}{check_off}xI{gap}xHxB18xB")
+    return (fast, int.from_bytes(want_raw, endian), int.from_bytes(mask_raw, endian),
+            # MF flag and fragment offset (RFC 791 §3.1), as the file-order read sees them
+            int.from_bytes(b"\x3f\xff", endian), ip_off + 29)
+
+
+def _fast_path_layout(linktype: int) -> tuple[int, int, bytes, bytes] | None:
+    """(offset of the 4 bytes checked, offset of the IPv4 header, want, mask) or None.
+
+    Ethernet / SLL: the ethertype (0x0800) and the IPv4 version+IHL byte (0x45) are adjacent.
+    SLL2's protocol field is not adjacent to its IP header, so like raw IP only 0x45 is checked:
+    a non-IP packet dropped by mistake can never have carried SIP anyway.
+    """
+    if linktype == LINKTYPE_ETHERNET:
+        return 12, 14, b"\x08\x00\x45\x00", b"\xff\xff\xff\x00"
+    if linktype == LINKTYPE_LINUX_SLL:
+        return 14, 16, b"\x08\x00\x45\x00", b"\xff\xff\xff\x00"
+    if linktype == LINKTYPE_LINUX_SLL2:
+        return 20, 20, b"\x45\x00\x00\x00", b"\xff\x00\x00\x00"
+    if linktype in (LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_RAW_BSDOS, LINKTYPE_IPV4):
+        return 0, 0, b"\x45\x00\x00\x00", b"\xff\x00\x00\x00"
+    return None
+
+
+def _walk_pcap(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
+               stats: CaptureStats, chunk_size: int) -> Iterator[CapturedMessage]:
+    """The hot loop. See the module docstring; keep it free of calls on the drop path."""
+    header = capture.pcap_header
+    assert header is not None
+    order = header.byte_order
+    linktype = header.linktype
+    scale = header.fraction_scale
+    path = capture.path
+    record_header = struct.Struct(order + "IIII").unpack_from
+    config = _fast_config(order, linktype, 4)
+    if config is not None:
+        fast, want, check_mask, frag_mask, min_caplen = config
+        fast_span = fast.size
+    else:
+        want = check_mask = frag_mask = min_caplen = 0
+        fast = struct.Struct(order + "IIIIIIII")  # never used: fast_span is never reached
+        fast_span = 1 << 62
+    fast_unpack = fast.unpack_from
+    packet = decoder.packet
+
+    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size)
+    buf = b""
+    off = 0
+    frame = 0
+    size = 0
+    first: float | None = None
+    last_sec = 0
+    last_frac = 0
+    try:
+        while True:
+            end = len(buf)
+            if first is None and off + 16 <= end:
+                # Times are computed lazily, so take the first record's here, once.
+                first_sec, first_frac = record_header(buf, off)[:2]
+                first = first_sec + first_frac * scale
+            # Fast loop: while a whole fast-struct read fits in the buffer.
+            limit = end - fast_span
+            while off <= limit:
+                sec, frac, caplen, wire, check, frag, proto, first_byte = fast_unpack(buf, off)
+                nxt = off + 16 + caplen
+                if nxt > end or caplen > MAX_RECORD_LENGTH:
+                    break
+                frame += 1
+                size += caplen
+                last_sec = sec
+                last_frac = frac
+                if (check & check_mask == want and proto == 17 and not frag & frag_mask
+                        and first_byte >= 0x80 and caplen >= min_caplen):
+                    off = nxt
+                    continue
+                time = sec + frac * scale
+                messages = packet(frame, time, linktype, buf[off + 16 : nxt], wire)
+                off = nxt
+                if messages:
+                    yield from messages
+            # Tail of the buffer (and files whose link type has no fast path): one at a time.
+            while off + 16 <= end:
+                sec, frac, caplen, wire = record_header(buf, off)
+                if caplen > MAX_RECORD_LENGTH:
+                    notes.add(truncated_note(path, frame, f"record {frame + 1} claims {caplen} "
+                                             f"bytes, more than the {MAX_RECORD_LENGTH} limit"))
+                    return
+                nxt = off + 16 + caplen
+                if nxt > end:
+                    break
+                frame += 1
+                size += caplen
+                last_sec = sec
+                last_frac = frac
+                time = sec + frac * scale
+                messages = packet(frame, time, linktype, buf[off + 16 : nxt], wire)
+                off = nxt
+                if messages:
+                    yield from messages
+            if chunks.eof:
+                if chunks.error:
+                    notes.add(truncated_note(path, frame, chunks.error))
+                elif off < end:
+                    notes.add(truncated_note(path, frame,
+                                             f"the file ends inside record {frame + 1}"))
+                return
+            need = 16 + record_header(buf, off)[2] if off + 16 <= end else 16
+            buf = chunks.refill(buf, off, need)
+            off = 0
+    finally:
+        stats.packets += frame
+        stats.bytes += size
+        if frame:
+            name = linktype_name(linktype)
+            stats.linktypes[name] = stats.linktypes.get(name, 0) + frame
+            _note_times(stats, first, last_sec + last_frac * scale)
