@@ -1,4 +1,4 @@
-"""Wires the stages together: capture → sip → correlate → rules. Nothing else lives here.
+"""Wires the stages together: capture → sip → correlate → verify → rules. Nothing else lives here.
 
 ``read_sip`` stops after the SIP stage (what ``sipauth messages`` shows); ``analyze`` runs the
 whole pipeline and returns one ``AnalysisResult`` that every report format renders.
@@ -6,6 +6,7 @@ whole pipeline and returns one ``AnalysisResult`` that every report format rende
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -19,10 +20,29 @@ from sipauth_analyzer.capture.model import (
 from sipauth_analyzer.capture.reader import read_messages
 from sipauth_analyzer.correlate import CorrelateOptions, Correlation, Correlator
 from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
-from sipauth_analyzer.rules.base import Finding, RuleOptions
-from sipauth_analyzer.rules.engine import run_rules
+from sipauth_analyzer.rules import (
+    sa110_password_mismatch,
+    sa111_password_near_miss,
+    sa112_auth_username_mismatch,
+    sa113_server_credentials_differ,
+    sa603_weak_password,
+)
+from sipauth_analyzer.rules.base import Finding, RuleContext, RuleOptions
+from sipauth_analyzer.rules.engine import run_rules, selected_rules, sort_key
 from sipauth_analyzer.sip.message import SipMessage, parse_message
 from sipauth_analyzer.sip.model import ParseProblem
+from sipauth_analyzer.verify import (
+    VERIFICATIONS_CACHE_KEY,
+    WEAK_PASSWORDS_CACHE_KEY,
+    KnownCredential,
+    ProgressCallback,
+    Verifications,
+    VerifyOptions,
+    WeakPasswordHit,
+    audit_wordlist,
+    read_wordlist,
+    verify_correlation,
+)
 
 _CUT_SHORT_FLAGS = frozenset({FLAG_TRUNCATED, FLAG_INCOMPLETE})
 _CONSEQUENCES_OF_CUT = frozenset({"missing-header", "headers-unterminated", "body-short"})
@@ -47,8 +67,15 @@ class AnalysisOptions:
     select: tuple[str, ...] | None = None  # rule codes / prefixes / names; None = all
     ignore: tuple[str, ...] = ()
     redact: bool = True  # hide digest response/cnonce values in evidence (--show-secrets clears it)
-    engine: str = "native"  # "native" (pure Python, fast) or "tshark" (pyshark; TLS with a key log)
+    # "native" (pure Python, fast) or "tshark" (a tshark subprocess: TLS with a key log).
+    engine: str = "native"
     tls_keylog: str | None = None
+    decode_as: tuple[str, ...] = ()  # tshark -d rules, e.g. "tls.port==5062,sip" (tshark engine)
+    # Known credentials (--credentials / --password-env / --ask-password): every authenticated
+    # request gets a verdict. Never printed: KnownCredential hides its secrets from repr.
+    credentials: tuple[KnownCredential, ...] = ()
+    wordlist: str | None = None  # --wordlist FILE: weak-password audit
+    verify: VerifyOptions = field(default_factory=VerifyOptions)
 
 
 @dataclass(slots=True)
@@ -61,6 +88,11 @@ class AnalysisResult:
     findings: list[Finding]
     notes: list[Note]
     options: AnalysisOptions
+    # (file, frame) → verdict for each request carrying digest credentials, when credentials
+    # were given; JSON renders each as ``"verification": {"verdict": ..., "detail": ...}``.
+    verifications: Verifications = field(default_factory=dict)
+    # Requests whose response a --wordlist word reproduces (password only with --show-secrets).
+    weak_passwords: list[WeakPasswordHit] = field(default_factory=list)
 
 
 def captured_messages(
@@ -71,12 +103,15 @@ def captured_messages(
     *,
     engine: str = "native",
     tls_keylog: str | None = None,
+    decode_as: Sequence[str] = (),
 ) -> Iterator[CapturedMessage]:
     """The capture stage, by the chosen engine."""
     if engine == "tshark":
         from sipauth_analyzer.capture.tshark_engine import read_messages_tshark
 
-        return read_messages_tshark(sources, capture_options, sink, stats, tls_keylog=tls_keylog)
+        return read_messages_tshark(
+            sources, capture_options, sink, stats, tls_keylog=tls_keylog, decode_as=decode_as
+        )
     return read_messages(sources, capture_options, sink, stats)
 
 
@@ -88,10 +123,17 @@ def iter_sip(
     *,
     engine: str = "native",
     tls_keylog: str | None = None,
+    decode_as: Sequence[str] = (),
 ) -> Iterator[SipMessage]:
     """Parse every captured message, turning unparseable ones and oddities into notes."""
     captured_stream = captured_messages(
-        sources, capture_options, sink, stats, engine=engine, tls_keylog=tls_keylog
+        sources,
+        capture_options,
+        sink,
+        stats,
+        engine=engine,
+        tls_keylog=tls_keylog,
+        decode_as=decode_as,
     )
     files_warned_truncated: set[str] = set()
     for captured in captured_stream:
@@ -126,6 +168,7 @@ def read_sip(
     *,
     engine: str = "native",
     tls_keylog: str | None = None,
+    decode_as: Sequence[str] = (),
 ) -> SipRead:
     sink = NoteSink()
     stats = CaptureStats()
@@ -136,6 +179,7 @@ def read_sip(
         stats,
         engine=engine,
         tls_keylog=tls_keylog,
+        decode_as=decode_as,
     )
     messages = in_capture_order(stream, stats)
     return SipRead(messages=messages, notes=sink.notes, stats=stats)
@@ -153,18 +197,47 @@ def in_capture_order(messages: Iterable[SipMessage], stats: CaptureStats) -> lis
     return collected
 
 
-def analyze(sources: Sequence[str], options: AnalysisOptions | None = None) -> AnalysisResult:
-    """Run every stage over ``sources`` (read as one timeline) and return the result."""
+def analyze(
+    sources: Sequence[str],
+    options: AnalysisOptions | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> AnalysisResult:
+    """Run every stage over ``sources`` (read as one timeline) and return the result.
+
+    ``progress(done, total)`` follows the wordlist audit, the one stage that can take long.
+    Raises ``WordlistError`` when the wordlist cannot be read (a broken run).
+    """
     options = options or AnalysisOptions()
     sink = NoteSink()
     stats = CaptureStats()
     correlator = Correlator(options.correlate)
     stream = iter_sip(
-        sources, options.capture, sink, stats, engine=options.engine, tls_keylog=options.tls_keylog
+        sources,
+        options.capture,
+        sink,
+        stats,
+        engine=options.engine,
+        tls_keylog=options.tls_keylog,
+        decode_as=options.decode_as,
     )
     for message in in_capture_order(stream, stats):
         correlator.add(message)
     correlation = correlator.finish()
+    verifications: Verifications = {}
+    if options.credentials:
+        verifications = verify_correlation(correlation, options.credentials, options.verify, sink)
+    weak_passwords: list[WeakPasswordHit] = []
+    if options.wordlist is not None:
+        words = read_wordlist(options.wordlist, options.verify, sink)
+        weak_passwords = audit_wordlist(
+            correlation,
+            words,
+            options.verify,
+            reveal=not options.redact,
+            progress=progress,
+            notes=sink,
+        )
     findings = run_rules(
         correlation,
         options.rules,
@@ -173,6 +246,15 @@ def analyze(sources: Sequence[str], options: AnalysisOptions | None = None) -> A
         redact=options.redact,
         notes=sink,
     )
+    if verifications or weak_passwords:
+        findings = _with_verdict_findings(
+            findings,
+            correlation,
+            options,
+            verifications=verifications,
+            weak_passwords=weak_passwords,
+            sink=sink,
+        )
     # Digest headers are parsed lazily, some only by the rules: their problems surface now.
     for message in correlation.messages:
         for problem in message.problems:
@@ -186,7 +268,59 @@ def analyze(sources: Sequence[str], options: AnalysisOptions | None = None) -> A
         findings=findings,
         notes=notes,
         options=options,
+        verifications=verifications,
+        weak_passwords=weak_passwords,
     )
+
+
+# The rules that read verdicts from RuleContext.cache (the verify stage's output).
+_VERDICT_RULE_CODES = frozenset(
+    module.META.code
+    for module in (
+        sa110_password_mismatch,
+        sa111_password_near_miss,
+        sa112_auth_username_mismatch,
+        sa113_server_credentials_differ,
+        sa603_weak_password,
+    )
+)
+
+
+def _with_verdict_findings(
+    findings: list[Finding],
+    correlation: Correlation,
+    options: AnalysisOptions,
+    *,
+    verifications: Verifications,
+    weak_passwords: list[WeakPasswordHit],
+    sink: NoteSink,
+) -> list[Finding]:
+    """Run the rules that read verdicts again, this time with the verdicts in the context.
+
+    ``run_rules`` builds its own RuleContext, so in its pass these rules see no verdicts and
+    find nothing; here they get them through ``RuleContext.cache``. Selection, the per-rule
+    finding limit and the rule-failure note follow the engine's.
+    """
+    ctx = RuleContext(correlation, options.rules, options.redact)
+    ctx.cache[VERIFICATIONS_CACHE_KEY] = verifications
+    ctx.cache[WEAK_PASSWORDS_CACHE_KEY] = tuple(weak_passwords)
+    limit = options.rules.max_findings_per_rule
+    extra: list[Finding] = []
+    for rule in selected_rules(options.select, options.ignore):
+        if rule.META.code not in _VERDICT_RULE_CODES:
+            continue
+        try:
+            extra.extend(itertools.islice(rule.check(ctx), limit))
+        except Exception as error:  # a rule bug must not hide the other findings
+            sink.add(
+                Note(
+                    kind="rule-failed",
+                    detail=f"{rule.META.code} {rule.META.name} stopped: "
+                    f"{type(error).__name__}: {error}",
+                    level=NoteLevel.ERROR,
+                )
+            )
+    return sorted([*findings, *extra], key=sort_key)
 
 
 def _problem_note(captured: CapturedMessage, problem: ParseProblem) -> Note:

@@ -14,6 +14,10 @@ from sipauth_analyzer.rules import (
     sa103_algorithm_downgrade,
     sa104_qop_ignored,
     sa105_qop_incomplete,
+    sa110_password_mismatch,
+    sa111_password_near_miss,
+    sa112_auth_username_mismatch,
+    sa113_server_credentials_differ,
     sa201_stale_nonce,
     sa202_stale_nonce_recovered,
     sa203_nonce_count_reused,
@@ -39,6 +43,7 @@ from sipauth_analyzer.rules import (
     sa511_ack_credentials_missing,
     sa601_brute_force,
     sa602_scanner_user_agent,
+    sa603_weak_password,
 )
 from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta
 
@@ -59,6 +64,10 @@ ALL_RULES: tuple[Rule, ...] = (
     sa103_algorithm_downgrade,
     sa104_qop_ignored,
     sa105_qop_incomplete,
+    sa110_password_mismatch,
+    sa111_password_near_miss,
+    sa112_auth_username_mismatch,
+    sa113_server_credentials_differ,
     sa201_stale_nonce,
     sa202_stale_nonce_recovered,
     sa203_nonce_count_reused,
@@ -84,6 +93,7 @@ ALL_RULES: tuple[Rule, ...] = (
     sa511_ack_credentials_missing,
     sa601_brute_force,
     sa602_scanner_user_agent,
+    sa603_weak_password,
 )
 
 

@@ -1,0 +1,90 @@
+"""Shared plumbing of the rules that read known-credential verdicts (SA110-SA113, SA603).
+
+The verify stage puts its verdicts in ``RuleContext.cache`` (see verify/model.py); without
+``--credentials`` / ``--wordlist`` there are none and these rules stay silent. One finding per
+auth exchange, built from the verified requests and their final responses; messages name users,
+realms and kinds of mistake, never a password or a response value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from sipauth_analyzer.correlate.model import AuthExchange
+from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, make_finding
+from sipauth_analyzer.sip.message import SipMessage
+from sipauth_analyzer.verify.model import (
+    VERIFICATIONS_CACHE_KEY,
+    WEAK_PASSWORDS_CACHE_KEY,
+    Verification,
+    Verifications,
+    WeakPasswordHit,
+)
+
+
+def verifications(ctx: RuleContext) -> Verifications:
+    found = ctx.cache.get(VERIFICATIONS_CACHE_KEY)
+    return found if isinstance(found, dict) else {}
+
+
+def weak_passwords(ctx: RuleContext) -> tuple[WeakPasswordHit, ...]:
+    found = ctx.cache.get(WEAK_PASSWORDS_CACHE_KEY)
+    return found if isinstance(found, tuple) else ()
+
+
+def exchange_requests(exchange: AuthExchange) -> Iterator[tuple[SipMessage, SipMessage | None]]:
+    """Every request of ``exchange`` that could carry credentials, with its final response."""
+    for attempt in exchange.attempts:
+        yield attempt.request, attempt.final
+    for ack in exchange.acks:
+        yield ack, None
+    for cancel in exchange.cancels:
+        yield cancel.request, cancel.final
+
+
+def verdict_findings(
+    ctx: RuleContext,
+    meta: RuleMeta,
+    wanted: Callable[[Verification], bool],
+    describe: Callable[[list[Verification]], str],
+) -> Iterator[Finding]:
+    """One finding per exchange holding verdicts that ``wanted`` keeps."""
+    table = verifications(ctx)
+    if not table:
+        return
+    for exchange in ctx.correlation.exchanges:
+        chosen: list[Verification] = []
+        messages: list[SipMessage] = []
+        for request, final in exchange_requests(exchange):
+            verification = table.get((request.source.file, request.source.frame))
+            if verification is None or not wanted(verification):
+                continue
+            chosen.append(verification)
+            messages.append(request)
+            if final is not None:
+                messages.append(final)
+        if not chosen:
+            continue
+        keys = sorted({f"{v.username}@{v.realm}" for v in chosen})
+        yield make_finding(
+            ctx,
+            meta,
+            describe(chosen),
+            messages=messages,
+            client=exchange.client,
+            server=exchange.server,
+            keys=(exchange.method, *keys),
+            exchanges=[exchange],
+        )
+
+
+def users_text(chosen: list[Verification]) -> str:
+    """``"alice" (realm "example.test")`` for the distinct user/realm pairs of ``chosen``."""
+    pairs = sorted({(v.username or "", v.realm or "") for v in chosen})
+    return ", ".join(f'"{user}" (realm "{realm}")' for user, realm in pairs)
+
+
+def frames_text(chosen: list[Verification]) -> str:
+    frames = sorted({v.frame for v in chosen})
+    label = "frame" if len(frames) == 1 else "frames"
+    return f"{label} {', '.join(str(f) for f in frames)}"

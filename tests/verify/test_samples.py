@@ -1,0 +1,102 @@
+"""Exact verdicts, per frame, on the real recordings in sample_pcaps/ (passwords: README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sipauth_analyzer.pipeline import AnalysisOptions, analyze
+from sipauth_analyzer.verify.credentials import KnownCredential
+from sipauth_analyzer.verify.model import Verdict
+from tests.conftest import SAMPLE_PCAPS_DIR
+
+KNOWN = (
+    KnownCredential("alice", "sipauth.test", password="wonderland-42"),
+    KnownCredential("bob", "sipauth.test", password="builder-7"),
+    KnownCredential("1001", "sipauth.test", password="letmein2024"),
+)
+V = Verdict
+BRUTE = {frame: V.WRONG_PASSWORD for frame in range(3, 79, 4)} | {79: V.VERIFIED}
+EXPECTED: dict[str, dict[int, Verdict]] = {
+    "register-success.pcap": {3: V.VERIFIED},
+    "register-success-qop.pcap": {3: V.VERIFIED},
+    "register-success-tcp.pcap": {8: V.VERIFIED},
+    "register-success-ipv6.pcap": {3: V.VERIFIED},
+    # sipsak hashes the username "bob@" as sent; kamailio looks up "bob" and accepts.
+    "register-success-sipsak.pcap": {3: V.VERIFIED},
+    "register-407.pcap": {3: V.VERIFIED},
+    "register-407-sipsak.pcap": {3: V.VERIFIED},
+    "invite-407-success.pcap": {4: V.VERIFIED},
+    "fragmented-invite.pcap": {5: V.VERIFIED},
+    "register-wrong-password.pcap": {3: V.WRONG_PASSWORD},
+    "register-wrong-password-rechallenge.pcap": {3: V.WRONG_PASSWORD, 5: V.WRONG_PASSWORD},
+    "trailing-space-password.pcap": {3: V.NEAR_MISS},
+    "wrong-username.pcap": {3: V.WRONG_USERNAME},
+    "stale-nonce.pcap": {3: V.VERIFIED, 5: V.STALE_NONCE, 7: V.VERIFIED},
+    "brute-force-svcrack.pcap": BRUTE,
+    "brute-force-svcrack-noqop.pcap": {frame: V.UNVERIFIABLE for frame in range(3, 42, 2)},
+    "sha256-to-md5-client.pcap": {},
+    "enumerate-svwar.pcap": {},
+}
+
+
+def _sample(name: str) -> Path:
+    path = SAMPLE_PCAPS_DIR / name
+    if not path.is_file():
+        pytest.skip(f"sample capture {path} is absent")
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_exact_verdicts_per_frame(name: str) -> None:
+    path = _sample(name)
+    result = analyze([str(path)], AnalysisOptions(credentials=KNOWN))
+    got = {frame: v.verdict for (_, frame), v in result.verifications.items()}
+    assert got == EXPECTED[name]
+
+
+def test_trailing_space_is_named() -> None:
+    result = analyze(
+        [str(_sample("trailing-space-password.pcap"))], AnalysisOptions(credentials=KNOWN)
+    )
+    (verification,) = result.verifications.values()
+    assert verification.variant == "a trailing space"
+    assert "trailing space" in verification.detail
+    assert [f.code for f in result.findings if f.code == "SA111"] == ["SA111"]
+    assert "wonderland" not in verification.detail
+
+
+def test_misspelt_username_names_the_known_user() -> None:
+    result = analyze([str(_sample("wrong-username.pcap"))], AnalysisOptions(credentials=KNOWN))
+    (verification,) = result.verifications.values()
+    assert verification.username == "alcie"
+    assert verification.matched_user == "alice"
+    sa112 = [f for f in result.findings if f.code == "SA112"]
+    assert len(sa112) == 1 and '"alcie"' in sa112[0].message and sa112[0].frames == (3, 4)
+
+
+def test_wrong_password_finding() -> None:
+    result = analyze(
+        [str(_sample("register-wrong-password-rechallenge.pcap"))],
+        AnalysisOptions(credentials=KNOWN),
+    )
+    sa110 = [f for f in result.findings if f.code == "SA110"]
+    assert len(sa110) == 1
+    assert sa110[0].frames == (3, 4, 5, 6)
+    assert "wonderland" not in sa110[0].message
+
+
+def test_without_credentials_nothing_is_verified() -> None:
+    result = analyze([str(_sample("register-wrong-password.pcap"))])
+    assert result.verifications == {}
+    assert not [f for f in result.findings if f.code in ("SA110", "SA111", "SA112", "SA113")]
+
+
+def test_noqop_svcrack_right_guess_is_recognised() -> None:
+    result = analyze(
+        [str(_sample("brute-force-svcrack-noqop.pcap"))], AnalysisOptions(credentials=KNOWN)
+    )
+    details = {frame: v.detail for (_, frame), v in result.verifications.items()}
+    assert 'matches the known password for "1001"' in details[41]
+    assert all("matches no known password either" in details[f] for f in range(3, 41, 2))
