@@ -6,7 +6,6 @@ whole pipeline and returns one ``AnalysisResult`` that every report format rende
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -20,15 +19,8 @@ from sipauth_analyzer.capture.model import (
 from sipauth_analyzer.capture.reader import read_messages
 from sipauth_analyzer.correlate import CorrelateOptions, Correlation, Correlator
 from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
-from sipauth_analyzer.rules import (
-    sa110_password_mismatch,
-    sa111_password_near_miss,
-    sa112_auth_username_mismatch,
-    sa113_server_credentials_differ,
-    sa603_weak_password,
-)
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleOptions
-from sipauth_analyzer.rules.engine import run_rules, selected_rules, sort_key
+from sipauth_analyzer.rules.base import Finding, RuleOptions
+from sipauth_analyzer.rules.engine import run_rules
 from sipauth_analyzer.sip.message import SipMessage, parse_message
 from sipauth_analyzer.sip.model import ParseProblem
 from sipauth_analyzer.verify import (
@@ -245,16 +237,11 @@ def analyze(
         options.ignore,
         redact=options.redact,
         notes=sink,
+        cache={
+            VERIFICATIONS_CACHE_KEY: verifications,
+            WEAK_PASSWORDS_CACHE_KEY: tuple(weak_passwords),
+        },
     )
-    if verifications or weak_passwords:
-        findings = _with_verdict_findings(
-            findings,
-            correlation,
-            options,
-            verifications=verifications,
-            weak_passwords=weak_passwords,
-            sink=sink,
-        )
     # Digest headers are parsed lazily, some only by the rules: their problems surface now.
     for message in correlation.messages:
         for problem in message.problems:
@@ -271,56 +258,6 @@ def analyze(
         verifications=verifications,
         weak_passwords=weak_passwords,
     )
-
-
-# The rules that read verdicts from RuleContext.cache (the verify stage's output).
-_VERDICT_RULE_CODES = frozenset(
-    module.META.code
-    for module in (
-        sa110_password_mismatch,
-        sa111_password_near_miss,
-        sa112_auth_username_mismatch,
-        sa113_server_credentials_differ,
-        sa603_weak_password,
-    )
-)
-
-
-def _with_verdict_findings(
-    findings: list[Finding],
-    correlation: Correlation,
-    options: AnalysisOptions,
-    *,
-    verifications: Verifications,
-    weak_passwords: list[WeakPasswordHit],
-    sink: NoteSink,
-) -> list[Finding]:
-    """Run the rules that read verdicts again, this time with the verdicts in the context.
-
-    ``run_rules`` builds its own RuleContext, so in its pass these rules see no verdicts and
-    find nothing; here they get them through ``RuleContext.cache``. Selection, the per-rule
-    finding limit and the rule-failure note follow the engine's.
-    """
-    ctx = RuleContext(correlation, options.rules, options.redact)
-    ctx.cache[VERIFICATIONS_CACHE_KEY] = verifications
-    ctx.cache[WEAK_PASSWORDS_CACHE_KEY] = tuple(weak_passwords)
-    limit = options.rules.max_findings_per_rule
-    extra: list[Finding] = []
-    for rule in selected_rules(options.select, options.ignore):
-        if rule.META.code not in _VERDICT_RULE_CODES:
-            continue
-        try:
-            extra.extend(itertools.islice(rule.check(ctx), limit))
-        except Exception as error:  # a rule bug must not hide the other findings
-            sink.add(
-                Note(
-                    kind="rule-failed",
-                    detail=f"{rule.META.code} {rule.META.name} stopped: "
-                    f"{type(error).__name__}: {error}",
-                    level=NoteLevel.ERROR,
-                )
-            )
-    return sorted([*findings, *extra], key=sort_key)
 
 
 def _problem_note(captured: CapturedMessage, problem: ParseProblem) -> Note:

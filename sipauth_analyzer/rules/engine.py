@@ -8,7 +8,8 @@ but must not lose the other rules' findings: its exception becomes a Note (kind
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sipauth_analyzer.correlate.model import Correlation
 from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
@@ -49,9 +50,16 @@ def run_rules(
     *,
     redact: bool = True,
     notes: NoteSink | None = None,
+    cache: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
-    """Run every selected rule once over ``correlation``; findings sorted by :func:`sort_key`."""
+    """Run every selected rule once over ``correlation``; findings sorted by :func:`sort_key`.
+
+    ``cache`` seeds ``RuleContext.cache`` with what earlier stages computed for the rules (the
+    verify stage's verdicts), so every rule runs exactly once.
+    """
     ctx = RuleContext(correlation, options or RuleOptions(), redact)
+    if cache:
+        ctx.cache.update(cache)
     limit = ctx.options.max_findings_per_rule
     findings: list[Finding] = []
     for rule in selected_rules(select, ignore):

@@ -39,6 +39,7 @@ from sipauth_analyzer.rules.facts import (
     unanswered_parts,
 )
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
+from sipauth_analyzer.rules.verdicts import explained_by_verdict
 from sipauth_analyzer.sip.message import SipMessage
 
 META = RuleMeta(
@@ -72,6 +73,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 continue
             if final.status != 403 and any(c.stale for c in digest_challenges(final)):
                 continue  # stale=true: the password was right (RFC 7616 §3.3)
+            if explained_by_verdict(ctx, attempt.request):
+                continue  # proven with known credentials: SA110-SA113's case
             for credentials in digest_credentials(attempt.request):
                 answered = answered_challenges(ctx, exchange, index, credentials)
                 if not answered:

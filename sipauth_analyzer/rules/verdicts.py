@@ -16,6 +16,7 @@ from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.verify.model import (
     VERIFICATIONS_CACHE_KEY,
     WEAK_PASSWORDS_CACHE_KEY,
+    Verdict,
     Verification,
     Verifications,
     WeakPasswordHit,
@@ -30,6 +31,23 @@ def verifications(ctx: RuleContext) -> Verifications:
 def weak_passwords(ctx: RuleContext) -> tuple[WeakPasswordHit, ...]:
     found = ctx.cache.get(WEAK_PASSWORDS_CACHE_KEY)
     return found if isinstance(found, tuple) else ()
+
+
+def explained_by_verdict(ctx: RuleContext, request: SipMessage) -> bool:
+    """True when a known-credential verdict proves why ``request`` was refused (SA110–SA113).
+
+    The inference rules (SA303) then stay quiet: a proof beats a guess, and one cause gets one
+    finding.
+    """
+    verification = verifications(ctx).get((request.source.file, request.source.frame))
+    if verification is None:
+        return False
+    if verification.verdict is Verdict.VERIFIED:
+        return verification.status in (401, 403, 407)
+    return verification.verdict in _PROVEN_REFUSALS and not verification.accepted
+
+
+_PROVEN_REFUSALS = frozenset({Verdict.WRONG_PASSWORD, Verdict.NEAR_MISS, Verdict.WRONG_USERNAME})
 
 
 def exchange_requests(exchange: AuthExchange) -> Iterator[tuple[SipMessage, SipMessage | None]]:

@@ -100,3 +100,21 @@ def test_noqop_svcrack_right_guess_is_recognised() -> None:
     details = {frame: v.detail for (_, frame), v in result.verifications.items()}
     assert 'matches the known password for "1001"' in details[41]
     assert all("matches no known password either" in details[f] for f in range(3, 41, 2))
+
+
+@pytest.mark.parametrize(
+    ("capture", "proof"),
+    [
+        ("register-wrong-password.pcap", "SA110"),
+        ("trailing-space-password.pcap", "SA111"),
+        ("wrong-username.pcap", "SA112"),
+    ],
+)
+def test_a_proof_replaces_the_inferred_credentials_rejected_finding(
+    capture: str, proof: str
+) -> None:
+    path = str(SAMPLE_PCAPS_DIR / capture)
+    inferred = {f.code for f in analyze([path]).findings}
+    proven = {f.code for f in analyze([path], AnalysisOptions(credentials=KNOWN)).findings}
+    assert "SA303" in inferred and proof not in inferred
+    assert proof in proven and "SA303" not in proven
