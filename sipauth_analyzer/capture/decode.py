@@ -407,7 +407,9 @@ class PacketDecoder:
         self._frame = datagram.frame
         self._time = datagram.time
         self._frames = datagram.frames
-        self._ip_fragments = len(datagram.frames)
+        # An abandoned datagram was fragmented even when one fragment arrived: at least one
+        # more was sent and lost (the firewall-drops-fragments case), so count it.
+        self._ip_fragments = len(datagram.frames) + (0 if datagram.complete else 1)
         flags: set[str] = set()
         if len(datagram.frames) > 1:
             flags.add(FLAG_IP_REASSEMBLED)

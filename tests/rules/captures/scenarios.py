@@ -620,14 +620,14 @@ def rule_captures() -> list[RuleCapture]:
         # Only the first fragment of the retry (frame 3: all headers, half the body) is in the
         # capture; the 200 is frame 4. (Bodies of 600 bytes, not the rule test's 300: there the
         # cut would fall inside Proxy-Authorization and add SA104 and a parse note.)
-        # The rule test also expects SA402 here; the capture layer counts one fragment
-        # (ip_fragments=1) for a datagram of which one fragment arrived, so SA402 stays silent.
+        # A lone first fragment proves the retry was fragmented (at least 2 fragments were
+        # sent), so SA402 fires beside SA404, as in the rule test.
         _cap(
             "SA404",
             "fires",
             "the retry's second IP fragment is missing from the capture",
             incomplete_retry,
-            (("SA404", (3,)),),
+            (("SA402", (1, 3)), ("SA404", (3,))),
             note_kinds=("ip-fragments-incomplete",),
         ),
         # Both fragments (frames 3-4) arrive: the 200 is frame 5.
