@@ -62,7 +62,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             META,
             f"{len(transactions)} UDP {'/'.join(methods)} "
             f"{'request' if len(transactions) == 1 else 'requests'} from {client_ip} to "
-            f"{server_ip} exceed {limit} bytes (largest {largest} bytes)",
+            f"{server_ip} {'exceeds' if len(transactions) == 1 else 'exceed'} {limit} bytes "
+            f"(largest {largest} bytes)",
             messages=[t.request for t in transactions],
             client=first.client,
             server=first.server,

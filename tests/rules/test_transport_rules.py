@@ -33,7 +33,7 @@ def test_sa401_large_udp_request() -> None:
     found = findings(wires)
     assert codes(found) == ["SA401"]
     assert found[0].frames == (1,)
-    assert "exceed 1300 bytes" in found[0].message
+    assert "exceeds 1300 bytes" in found[0].message
 
 
 def test_sa401_silent_for_small_requests() -> None:
