@@ -1,0 +1,1 @@
+"""`make bench`: captures (generate.py), measurements (run.py), docs tables (markdown.py)."""
