@@ -93,6 +93,10 @@ class TransportLimits:
     max_http_head: int = 16_384  # bytes of an HTTP head awaited during a WebSocket handshake
     max_ws_resync_scan: int = 65_536  # bytes scanned for a WebSocket frame boundary after a gap
     max_sctp_reassemblies: int = 1_024  # SCTP association directions with fragments pending
+    # Notes written one by one per kind and file; the rest are counted in one summary note, so
+    # a hostile capture (100k half-open connections, each "unfinished") cannot grow the note
+    # list without bound.
+    max_notes_per_kind: int = 1_000
 
 
 @dataclass(slots=True)
@@ -131,6 +135,8 @@ class TransportDemux:
         self._file = file
         self._limits = limits or TransportLimits()
         self._hep_ports = frozenset(options.hep_ports)
+        self._notes_written: dict[str, int] = {}
+        self._notes_left_out: dict[str, int] = {}
         self._endpoints: dict[tuple[str, int], Endpoint] = {}
         self._streams: OrderedDict[StreamKey, TcpDirection] = OrderedDict()
         self._sctp_pending: OrderedDict[
@@ -269,6 +275,13 @@ class TransportDemux:
                 self._finalize(state, out, "was still open at the end of the capture")
             except Exception as error:
                 self._internal_error("TCP", state.last_frame, error)
+        cap = self._limits.max_notes_per_kind
+        for kind, count in self._notes_left_out.items():
+            self._notes.add(Note(
+                kind, f"{self._file}: {count} more {kind} events were not listed one by one "
+                f"(only the first {cap} are; TransportLimits.max_notes_per_kind)",
+                NoteLevel.WARNING, (), self._file))
+        self._notes_left_out.clear()
         return out
 
     # ------------------------------------------------------------------ shared helpers
@@ -291,10 +304,17 @@ class TransportDemux:
         level: NoteLevel = NoteLevel.WARNING,
         once: str | None = None,
     ) -> None:
+        written = self._notes_written.get(kind, 0)
+        if written >= self._limits.max_notes_per_kind:
+            self._notes_left_out[kind] = self._notes_left_out.get(kind, 0) + 1
+            return
+        before = len(self._notes.notes)
         self._notes.add(
             Note(kind, detail, level, frames, self._file),
             once=None if once is None else f"{kind}\x00{self._file}\x00{once}",
         )
+        if len(self._notes.notes) != before:
+            self._notes_written[kind] = written + 1
 
     def _internal_error(self, where: str, frame: int, error: Exception) -> None:
         self.counters.internal_errors += 1
@@ -912,6 +932,12 @@ class TransportDemux:
                     continue
                 state.header_scan_from = buffer.start + max(line_end - 2, len(data) - 3)
                 return
+            if end > max_size:
+                # The whole header block can arrive in one read (a 64 KiB loopback segment), so
+                # the bound must hold when its end is found too, not only while it is awaited.
+                self._oversized(state, f"its header block did not end within {max_size} bytes")
+                buffer.drop(line_end)
+                continue
             body = content_length(data, 0, end)
             if body == CONTENT_LENGTH_MISSING:
                 # RFC 3261 §18.3 makes Content-Length mandatory on streams; assume no body.

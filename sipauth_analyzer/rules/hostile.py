@@ -8,7 +8,7 @@ password-guessing tool.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 
 from sipauth_analyzer.correlate.model import AuthExchange
@@ -91,18 +91,59 @@ def _proven_guesses(failures: list[AuthFailure]) -> set[tuple[str, str, str, str
 GuessKey = tuple[str, str, str, str]
 
 
-def _looks_misconfigured(window: deque[AuthFailure], proven: set[GuessKey]) -> bool:
-    """One device repeating its one wrong password: a single username, no proof of different
-    passwords, and either the same response every time or at most two Call-IDs (a device keeps
-    its Call-ID across registrations, RFC 3261 §10.2; guessing tools rarely do)."""
-    if any(f.guess_key in proven for f in window):
-        return False
-    if len({f.username for f in window}) != 1:
-        return False
-    hashes = [f.response_hash for f in window if f.response_hash]
-    if hashes and len(set(hashes)) == 1:
-        return True
-    return len({f.call_id for f in window}) <= 2
+class _Window:
+    """The failures within ``brute_force_window_s`` of the newest one, as running counts.
+
+    Sliding over a flood adds and drops one failure at a time, so every question the brute-force
+    test asks is answered from counters in O(1): re-scanning the window per position made an
+    auth storm quadratic (200 k messages took minutes).
+    """
+
+    def __init__(self, failures: list[AuthFailure], proven: set[GuessKey]) -> None:
+        self.failures = failures
+        self.proven = proven
+        self.start = 0
+        self.end = 0  # exclusive
+        self.users: Counter[str] = Counter()
+        self.hashes: Counter[str] = Counter()
+        self.call_ids: Counter[str] = Counter()
+        self.proven_count = 0
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def _count(self, failure: AuthFailure, step: int) -> None:
+        for counter, key in (
+            (self.users, failure.username),
+            (self.hashes, failure.response_hash),
+            (self.call_ids, failure.call_id),
+        ):
+            if counter is self.hashes and not key:
+                continue
+            counter[key] += step
+            if not counter[key]:
+                del counter[key]
+        if failure.guess_key in self.proven:
+            self.proven_count += step
+
+    def push(self, horizon_s: float) -> None:
+        """Take the next failure in and drop those older than ``horizon_s`` before it."""
+        newest = self.failures[self.end]
+        self._count(newest, 1)
+        self.end += 1
+        while newest.time - self.failures[self.start].time > horizon_s:
+            self._count(self.failures[self.start], -1)
+            self.start += 1
+
+    def looks_misconfigured(self) -> bool:
+        """One device repeating its one wrong password: a single username, no proof of different
+        passwords, and either the same response every time or at most two Call-IDs (a device
+        keeps its Call-ID across registrations, RFC 3261 §10.2; guessing tools rarely do)."""
+        if self.proven_count or len(self.users) != 1:
+            return False
+        if len(self.hashes) == 1:
+            return True
+        return len(self.call_ids) <= 2
 
 
 def brute_force(ctx: RuleContext) -> dict[tuple[str, str], BruteForce]:
@@ -116,29 +157,22 @@ def brute_force(ctx: RuleContext) -> dict[tuple[str, str], BruteForce]:
         if len(failures) < min(options.brute_force_usernames, options.brute_force_failures):
             continue
         failures.sort(key=lambda f: f.time)
-        proven = _proven_guesses(failures)
-        window: deque[AuthFailure] = deque()
-        users: Counter[str] = Counter()
-        best: list[AuthFailure] = []
+        window = _Window(failures, _proven_guesses(failures))
+        best = (0, 0)
         reason = ""
-        for failure in failures:
-            window.append(failure)
-            users[failure.username] += 1
-            while failure.time - window[0].time > options.brute_force_window_s:
-                old = window.popleft()
-                users[old.username] -= 1
-                if not users[old.username]:
-                    del users[old.username]
-            if len(users) >= options.brute_force_usernames and len(window) > len(best):
-                best, reason = list(window), "usernames"
+        for _ in range(len(failures)):
+            window.push(options.brute_force_window_s)
+            longer = len(window) > best[1] - best[0]
+            if len(window.users) >= options.brute_force_usernames and longer:
+                best, reason = (window.start, window.end), "usernames"
             elif (
                 len(window) >= options.brute_force_failures
-                and len(window) > len(best)
-                and not _looks_misconfigured(window, proven)
+                and longer
+                and not window.looks_misconfigured()
             ):
-                best, reason = list(window), "failures"
-        if best:
-            result[pair] = BruteForce(tuple(best), reason)
+                best, reason = (window.start, window.end), "failures"
+        if best[1] > best[0]:
+            result[pair] = BruteForce(tuple(failures[best[0] : best[1]]), reason)
     ctx.cache["brute_force"] = result
     return result
 

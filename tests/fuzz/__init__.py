@@ -1,0 +1,1 @@
+"""Robustness tests: hostile captures, mutation fuzzing, resource exhaustion, input safety."""
