@@ -8,6 +8,7 @@ machines that only cloned the repository — tests that need it skip with a reas
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -52,10 +53,13 @@ def real_pcaps_dir() -> Path:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--update-snapshots``: rewrite tests/report/snapshots/ from the current output.
+    """The suite's own options.
 
-    Snapshots are never edited by hand: run ``pytest tests/report --update-snapshots``, then
-    review the diff.
+    ``--update-snapshots`` rewrites tests/report/snapshots/ from the current output (snapshots
+    are never edited by hand: run ``pytest tests/report --update-snapshots``, then review the
+    diff). ``--run-slow`` (or SIPAUTH_SLOW=1) also runs tests marked ``slow`` — the full-size
+    exhaustion captures, the million-Call-ID capture — which ``make test`` skips to stay
+    within its time budget.
     """
     parser.addoption(
         "--update-snapshots",
@@ -63,20 +67,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite the report snapshots in tests/report/snapshots/ instead of comparing",
     )
-
-
-# --- slow tests (appended by the robustness work, issue 6) ----------------------------------
-# Tests marked ``@pytest.mark.slow`` (exhaustion captures at full size, the million-Call-ID
-# capture) are skipped unless ``--run-slow`` is given or SIPAUTH_SLOW=1 is set, so that
-# ``make test`` stays within its time budget. A module holds one hook of each name, so this
-# one wraps whatever ``pytest_addoption`` is defined above instead of replacing it.
-
-_addoption_above = globals().get("pytest_addoption")
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:  # noqa: F811 - wraps the one above
-    if _addoption_above is not None:
-        _addoption_above(parser)
     parser.addoption(
         "--run-slow",
         action="store_true",
@@ -86,8 +76,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:  # noqa: F811 - wraps the o
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    import os
-
     if config.getoption("--run-slow") or os.environ.get("SIPAUTH_SLOW") == "1":
         return
     skip_slow = pytest.mark.skip(reason="slow: run with --run-slow or SIPAUTH_SLOW=1")
