@@ -150,6 +150,11 @@ class _Bar:
         if self._progress is not None:
             self._progress.advance(self._task, amount)
 
+    def read(self, done: int) -> None:
+        """The reader's ``read_progress(bytes_read)`` callback."""
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done)
+
     def words(self, done: int, total: int) -> None:
         """The wordlist audit's ``progress(done, total)`` callback."""
         if self._progress is not None:
@@ -162,8 +167,8 @@ class _Bar:
 def _progress(enabled: bool, total: int, label: str) -> Iterator[_Bar]:
     """A progress display on stderr (transient). A no-op when disabled.
 
-    The pipeline reports progress only for the wordlist audit, so a timeline read shows a
-    spinner with the total size, and ``--per-file`` advances the bar after each file.
+    The reader reports the bytes it has read (standard input has no size: a spinner then);
+    the wordlist audit reports its checks.
     """
     if not enabled:
         yield _Bar()
@@ -206,14 +211,22 @@ def _run(
     files = expand_sources(captures, NoteSink())
     total = sum(_size(f) for f in files if f != "-")
     if not per_file:
-        label = f"reading {len(files)} file(s), {total:,} bytes"
-        with _progress(show_progress, 0, label) as bar:
-            return [(None, analyze(list(captures), options, progress=bar.words))]
+        with _progress(show_progress, total, "reading captures (bytes)") as bar:
+            result = analyze(list(captures), options, progress=bar.words, read_progress=bar.read)
+            return [(None, result)]
     results: list[tuple[str | None, AnalysisResult]] = []
     with _progress(show_progress, total, "reading captures (bytes)") as bar:
+        done = 0
         for path in files:
-            results.append((path, analyze([path], options, progress=bar.words)))
-            bar.advance(_size(path))
+
+            def read(bytes_read: int, base: int = done) -> None:
+                bar.read(base + bytes_read)
+
+            results.append(
+                (path, analyze([path], options, progress=bar.words, read_progress=read))
+            )
+            done += _size(path)
+            bar.read(done)
     return results
 
 

@@ -163,15 +163,17 @@ def captured_messages(
     engine: str = "native",
     tls_keylog: str | None = None,
     decode_as: Sequence[str] = (),
+    read_progress: Callable[[int], None] | None = None,
 ) -> Iterator[CapturedMessage]:
-    """The capture stage, by the chosen engine."""
+    """The capture stage, by the chosen engine. ``read_progress(bytes_read)`` follows the
+    native reader through its input (tshark reads on its own and reports nothing)."""
     if engine == "tshark":
         from sipauth_analyzer.capture.tshark_engine import read_messages_tshark
 
         return read_messages_tshark(
             sources, capture_options, sink, stats, tls_keylog=tls_keylog, decode_as=decode_as
         )
-    return read_messages(sources, capture_options, sink, stats)
+    return read_messages(sources, capture_options, sink, stats, progress=read_progress)
 
 
 def iter_sip(
@@ -183,6 +185,7 @@ def iter_sip(
     engine: str = "native",
     tls_keylog: str | None = None,
     decode_as: Sequence[str] = (),
+    read_progress: Callable[[int], None] | None = None,
 ) -> Iterator[SipMessage]:
     """Parse every captured message, turning unparseable ones and oddities into notes."""
     captured_stream = captured_messages(
@@ -193,6 +196,7 @@ def iter_sip(
         engine=engine,
         tls_keylog=tls_keylog,
         decode_as=decode_as,
+        read_progress=read_progress,
     )
     files_warned_truncated: set[str] = set()
     problems = _NoteBudget(sink, MAX_PROBLEM_NOTES_PER_KIND)
@@ -265,10 +269,12 @@ def analyze(
     options: AnalysisOptions | None = None,
     *,
     progress: ProgressCallback | None = None,
+    read_progress: Callable[[int], None] | None = None,
 ) -> AnalysisResult:
     """Run every stage over ``sources`` (read as one timeline) and return the result.
 
-    ``progress(done, total)`` follows the wordlist audit, the one stage that can take long.
+    ``read_progress(bytes_read)`` follows the reading of the captures; ``progress(done,
+    total)`` follows the wordlist audit, the other stage that can take long.
     Raises ``WordlistError`` when the wordlist cannot be read (a broken run).
     """
     options = options or AnalysisOptions()
@@ -283,6 +289,7 @@ def analyze(
         engine=options.engine,
         tls_keylog=options.tls_keylog,
         decode_as=options.decode_as,
+        read_progress=read_progress,
     )
     for message in in_capture_order(stream, stats):
         correlator.add(message)

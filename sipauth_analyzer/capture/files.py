@@ -32,7 +32,7 @@ import os
 import struct
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -143,10 +143,13 @@ class ChunkedStream:
     """Large-buffer reader: ``refill`` keeps the unconsumed tail and appends fresh bytes."""
 
     def __init__(self, stream: BinaryIO, initial: bytes = b"",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 on_read: Callable[[], None] | None = None) -> None:
         self._stream = stream
         self._initial = initial
         self.chunk_size = chunk_size
+        # Called after each chunk is read (every few MiB, never per packet): progress display.
+        self._on_read = on_read
         self.eof = False
         #: Why reading stopped early (corrupt gzip data, an I/O error), or None at a clean EOF.
         self.error: str | None = None
@@ -171,6 +174,8 @@ class ChunkedStream:
             return rest
         if len(data) < want:
             self.eof = True
+        if self._on_read is not None:
+            self._on_read()
         return rest + data if rest else data
 
 
@@ -189,6 +194,17 @@ class CaptureFile:
     pcap_header: PcapHeader | None
     compressed: bool
     _owned: list[BinaryIO]
+    #: Called after each chunk the walkers read; see :meth:`input_position`.
+    on_read: Callable[[], None] | None = None
+
+    def input_position(self) -> int:
+        """Bytes of the file (compressed bytes for gzip) read so far; 0 for stdin."""
+        if not self._owned:
+            return 0
+        try:
+            return self._owned[0].tell()
+        except (OSError, ValueError):
+            return 0
 
     def close(self) -> None:
         for stream in reversed(self._owned):

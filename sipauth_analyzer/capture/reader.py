@@ -65,16 +65,21 @@ def read_messages(
     *,
     demux_factory: DemuxFactory | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[CapturedMessage]:
     """Every candidate SIP message of every source, in capture order, file after file.
 
     Raises :class:`~sipauth_analyzer.capture.files.CaptureError` (before yielding anything)
-    when a source cannot be read at all. Frame numbers restart in each file.
+    when a source cannot be read at all. Frame numbers restart in each file. ``progress``, if
+    given, is called with the bytes of input read so far (all files) after every chunk.
     """
     paths = expand_sources(sources, notes)
     factory = demux_factory or _default_demux
+    done_before = 0
     for path in paths:
         with open_capture(path) as capture:
+            if progress is not None:
+                capture.on_read = _progress_reporter(progress, capture, done_before)
             stats.files.append(path)
             decoder = PacketDecoder(options, notes, path, factory(options, notes, stats, path))
             if capture.format is CaptureFormat.PCAP:
@@ -87,6 +92,13 @@ def read_messages(
             for message in decoder.finish():
                 stats.sip_messages += 1
                 yield message
+            done_before += capture.input_position()
+
+
+def _progress_reporter(
+    progress: Callable[[int], None], capture: CaptureFile, done_before: int
+) -> Callable[[], None]:
+    return lambda: progress(done_before + capture.input_position())
 
 
 def _note_times(stats: CaptureStats, first: float | None, last: float | None) -> None:
@@ -103,7 +115,7 @@ def _walk_pcapng(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
     parser = PcapngParser(capture.path, notes)
     block = parser.block
     packet = decoder.packet
-    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size)
+    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size, capture.on_read)
     counts: dict[int, int] = {}
     first: float | None = None
     last: float | None = None
@@ -277,7 +289,7 @@ def _walk_pcap(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
     fast_unpack = fast.unpack_from
     packet = decoder.packet
 
-    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size)
+    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size, capture.on_read)
     buf = b""
     off = 0
     frame = 0
