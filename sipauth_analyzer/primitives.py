@@ -7,6 +7,7 @@ frame number here is always Wireshark's frame number (1-based record index withi
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 
 
@@ -69,3 +70,21 @@ class NoteSink:
                 return
             self._seen_once.add(once)
         self.notes.append(note)
+
+
+REDACTED = "…redacted…"
+# The digest ``response`` and ``cnonce`` together allow an offline dictionary attack on the
+# password (RFC 7616 §5.1); a Basic token is base64(user:password), the password itself
+# (RFC 7617). An unterminated quoted value (a message cut short) is redacted to its end.
+_SECRET_PARAM = re.compile(r'(?i)\b(response|cnonce)(\s*=\s*)("(?:[^"\\]|\\.)*"?|[^,\s]*)')
+_BASIC_TOKEN = re.compile(r"(?i)\b(Basic\s+)([A-Za-z0-9+/=._~-]+)")
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with digest ``response``/``cnonce`` values and Basic tokens replaced.
+
+    Every place that quotes untrusted header text into a report (evidence, parse-problem
+    notes) goes through this one function.
+    """
+    text = _SECRET_PARAM.sub(lambda m: f'{m.group(1)}{m.group(2)}"{REDACTED}"', text)
+    return _BASIC_TOKEN.sub(lambda m: f"{m.group(1)}{REDACTED}", text)

@@ -347,7 +347,29 @@ def expand_sources(sources: Sequence[str], notes: NoteSink) -> list[str]:
         with open_capture(source):
             pass
         paths.append(source)
-    return paths
+    return _without_repeats(paths, notes)
+
+
+def _without_repeats(paths: list[str], notes: NoteSink) -> list[str]:
+    """Each file once: ``a.pcap a.pcap`` or a directory plus a file in it would otherwise
+    count every packet twice and show every message twice."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for path in paths:
+        identity = path if path == "-" else os.path.realpath(path)
+        if identity in seen:
+            notes.add(
+                Note(
+                    kind="capture-repeated",
+                    detail=f"{path}: given more than once; read once",
+                    level=NoteLevel.INFO,
+                    file=path,
+                )
+            )
+            continue
+        seen.add(identity)
+        kept.append(path)
+    return kept
 
 
 def truncated_note(path: str, last_frame: int, reason: str) -> Note:

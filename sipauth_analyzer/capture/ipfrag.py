@@ -16,6 +16,7 @@ authenticated INVITE becomes visible.
 
 from __future__ import annotations
 
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -75,6 +76,9 @@ class _Pending:
     end: int | None = None
     truncated: bool = False
     overlap_noted: bool = False
+    # (offset, length, crc32) of each fragment: tells a late duplicate of this datagram from a
+    # new datagram that reuses its IP ID once it is complete.
+    fingerprints: set[tuple[int, int, int]] = field(default_factory=set)
 
     def contiguous_prefix(self) -> bytes:
         if self.covered and self.covered[0][0] == 0:
@@ -132,7 +136,10 @@ class IpReassembler:
         # Recently completed keys and when: a late duplicate of one of their fragments (a
         # retransmission or a packet captured twice) must not open a datagram that would then
         # be reported incomplete. Bounded like the open table.
-        self._completed: OrderedDict[FragmentKey, float] = OrderedDict()
+        # Recently completed datagrams: completion time and their fragments' fingerprints.
+        self._completed: OrderedDict[
+            FragmentKey, tuple[float, frozenset[tuple[int, int, int]]]
+        ] = OrderedDict()
         self._noted: dict[str, int] = {}
         self._unnoted: dict[str, int] = {}
 
@@ -166,10 +173,16 @@ class IpReassembler:
         # IPv6 keys ignore the protocol: only the first fragment's next header counts.
         key: FragmentKey = (version, src, dst, ident, proto if version == 4 else -1)
         pending = self._pending.get(key)
+        fingerprint = (offset, len(payload), zlib.crc32(payload))
         if pending is None:
-            done_at = self._completed.get(key)
-            if done_at is not None:
-                if abs(time - done_at) <= self._options.ip_reassembly_timeout:
+            done = self._completed.get(key)
+            if done is not None:
+                done_at, fragments = done
+                # Only a true late duplicate is dropped. A busy host's 16-bit IP ID wraps in
+                # seconds (Linux shares the counter with the RTP it sends), so the same key soon
+                # names a new datagram — often the next large authenticated INVITE.
+                recent = abs(time - done_at) <= self._options.ip_reassembly_timeout
+                if recent and fingerprint in fragments:
                     return ready
                 del self._completed[key]
             if len(self._pending) >= self._options.max_ip_reassemblies:
@@ -180,6 +193,7 @@ class IpReassembler:
             pending.proto = proto
         pending.last_time = time
         pending.truncated = pending.truncated or truncated
+        pending.fingerprints.add(fingerprint)
         added, conflict = _insert(pending, offset, payload)
         if not more_fragments:
             stop = offset + len(payload)
@@ -200,7 +214,7 @@ class IpReassembler:
         end = pending.end
         if end is not None and pending.covered[0][0] == 0 and pending.covered[0][1] >= end:
             del self._pending[key]
-            self._completed[key] = time
+            self._completed[key] = (time, frozenset(pending.fingerprints))
             if len(self._completed) > self._options.max_ip_reassemblies:
                 self._completed.popitem(last=False)
             # Bytes past the MF=0 fragment's end conflicted with it (noted above): dropped.

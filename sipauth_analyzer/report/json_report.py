@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from sipauth_analyzer.capture.model import CaptureStats
 from sipauth_analyzer.correlate.model import AuthExchange, Metrics, PeerPair, Transaction
-from sipauth_analyzer.primitives import Endpoint, Note
+from sipauth_analyzer.primitives import REDACTED, Endpoint, Note
 from sipauth_analyzer.report.formats import Style
 from sipauth_analyzer.report.view import (
     PeerNames,
@@ -28,7 +28,7 @@ from sipauth_analyzer.report.view import (
     rules_by_code,
     verdict,
 )
-from sipauth_analyzer.rules.base import REDACTED, Finding
+from sipauth_analyzer.rules.base import Finding
 from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.verify.model import WeakPasswordHit
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sipauth_analyzer.correlate.model import AuthExchange, Correlation
-from sipauth_analyzer.primitives import Endpoint
+from sipauth_analyzer.primitives import Endpoint, redact_secrets
 
 if TYPE_CHECKING:
     from sipauth_analyzer.sip.message import SipMessage
@@ -182,18 +181,9 @@ class RuleContext:
 
 # -- redaction ---------------------------------------------------------------------------------
 
-REDACTED = "…redacted…"
-# The digest ``response`` and ``cnonce`` together let an attacker run an offline dictionary
-# attack on the password (RFC 7616 §5.1), so evidence never shows them unless asked.
-_SECRET_PARAM = re.compile(r'(?i)\b(response|cnonce)(\s*=\s*)("(?:[^"\\]|\\.)*"|[^,\s]*)')
-# RFC 7617: a Basic token is base64(user:password), i.e. the password itself.
-_BASIC_TOKEN = re.compile(r"(?i)\b(Basic\s+)([A-Za-z0-9+/=._~-]+)")
-
-
 def redact_line(line: str) -> str:
     """Replace digest ``response``/``cnonce`` values and Basic tokens by ``…redacted…``."""
-    line = _SECRET_PARAM.sub(lambda m: f'{m.group(1)}{m.group(2)}"{REDACTED}"', line)
-    return _BASIC_TOKEN.sub(lambda m: f"{m.group(1)}{REDACTED}", line)
+    return redact_secrets(line)
 
 
 def start_line(message: SipMessage) -> str:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sipauth_analyzer.primitives import redact_secrets
 from sipauth_analyzer.sip.model import AuthHeader, Challenge, Credentials, ParseProblem
 
 # A hostile header could otherwise add one problem per comma; the message keeps the first few.
@@ -85,6 +86,8 @@ class _ProblemLog:
 
 
 def _snippet(text: str, limit: int = 40) -> str:
+    """A short, quoted excerpt for a problem note, secrets redacted before it is cut."""
+    text = redact_secrets(text)
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 

@@ -9,10 +9,11 @@ import pytest
 
 from sipauth_analyzer import __version__
 from sipauth_analyzer.pipeline import AnalysisOptions, AnalysisResult, analyze
+from sipauth_analyzer.primitives import REDACTED
 from sipauth_analyzer.report.formats import ReportFormat, reporter_for
 from sipauth_analyzer.report.json_report import SCHEMA_VERSION
 from sipauth_analyzer.report.view import ReportInput, build_report
-from sipauth_analyzer.rules.base import REDACTED, Severity
+from sipauth_analyzer.rules.base import Severity
 from sipauth_analyzer.rules.registry import ALL_RULES
 from tests.conftest import REPO_ROOT, SAMPLE_PCAPS_DIR
 from tests.report.conftest import render
