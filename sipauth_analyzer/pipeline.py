@@ -97,13 +97,15 @@ class _NoteBudget:
     def close(self) -> None:
         for (kind, file), count in self._left_out.items():
             where = f"{file}: " if file else ""
-            self._sink.add(Note(
-                kind=kind,
-                detail=f"{where}{count} more {kind} notes were left out (only the first "
-                f"{self._limit} are listed one by one)",
-                level=NoteLevel.WARNING,
-                file=file,
-            ))
+            self._sink.add(
+                Note(
+                    kind=kind,
+                    detail=f"{where}{count} more {kind} notes were left out (only the first "
+                    f"{self._limit} are listed one by one)",
+                    level=NoteLevel.WARNING,
+                    file=file,
+                )
+            )
         self._left_out.clear()
 
 

@@ -42,7 +42,7 @@ from sipauth_analyzer.correlate.transactions import (
     fast_header_param,
 )
 from sipauth_analyzer.primitives import Note, NoteLevel
-from sipauth_analyzer.sip.grammar import name_addr_uri, parse_cseq
+from sipauth_analyzer.sip.grammar import name_addr_uri
 from sipauth_analyzer.sip.message import SipMessage
 
 CHALLENGE_STATUSES = frozenset({401, 407})
@@ -92,8 +92,7 @@ class _Facts:
         headers = message.headers
         values = headers.get("call-id")
         self.call_id = values[0] if values else None
-        values = headers.get("cseq")
-        cseq = parse_cseq(values[0]) if values else None
+        cseq = message.cseq  # parsed once, by the parser
         self.cseq_number = cseq[0] if cseq else None
         self.cseq_method = cseq[1] if cseq else None
         values = headers.get("from")
@@ -429,11 +428,18 @@ class Correlator:
 
     # -- output ------------------------------------------------------------------------------
     def finish(self) -> Correlation:
+        """The Correlation of everything added. Call once: it ends the correlator's life."""
         for exchange in self._exchanges:
             exchange.outcome = decide_outcome(exchange, id(exchange.last) in self._cancelled)
         metrics_by_pair, overall = compute_metrics(
             self._exchanges, self._first_time, self._last_time
         )
+        # An open exchange's state and the retry indexes point at each other (state.keys), a
+        # reference cycle that would keep every message alive until a cyclic-GC pass after the
+        # result is dropped. No retry can come any more: drop the indexes, so the result is
+        # freed by reference counting (the pipeline pauses the collector, docs/performance.md).
+        for index in (self._by_nonce, self._by_dialog, self._by_from):
+            index.clear()
         return Correlation(
             messages=self._messages,
             transactions=self._transactions,

@@ -270,14 +270,18 @@ AUTH_HEADERS: tuple[str, ...] = (
 
 
 def unique_messages(messages: Iterable[SipMessage]) -> list[SipMessage]:
-    """``messages`` without repeats (by identity; SipMessage is not hashable), in frame order."""
+    """``messages`` without repeats (by identity; SipMessage is not hashable), in capture order.
+
+    Capture order across several files (rotated captures read as one timeline) is time order;
+    within a file, frame order breaks ties.
+    """
     seen: set[int] = set()
     out: list[SipMessage] = []
     for message in messages:
         if id(message) not in seen:
             seen.add(id(message))
             out.append(message)
-    out.sort(key=lambda m: (m.source.file, m.source.frame))
+    out.sort(key=lambda m: (m.source.time, m.source.file, m.source.frame))
     return out
 
 
@@ -301,7 +305,11 @@ def make_finding(
         evidence_items = [evidence(ctx, m, evidence_headers) for m in msgs]
     frames = tuple(sorted({m.source.frame for m in msgs}))
     call_ids = tuple(sorted({cid for m in msgs if (cid := m.call_id) is not None}))
-    items = sorted(evidence_items, key=lambda e: (e.frame, e.file))[: ctx.options.max_evidence]
+    items = sorted(evidence_items, key=lambda e: (e.time, e.file, e.frame))
+    items = items[: ctx.options.max_evidence]
+    # Frame numbers restart in each file: a filter naming frames of two files would select
+    # the wrong packets in both, so a finding spanning files filters by Call-ID only.
+    single_file = len({m.source.file for m in msgs}) <= 1
     return Finding(
         code=meta.code,
         name=meta.name,
@@ -312,7 +320,7 @@ def make_finding(
         client=client,
         server=server,
         evidence=tuple(items),
-        display_filter=display_filter(call_ids, frames),
+        display_filter=display_filter(call_ids, frames if single_file else ()),
         fingerprint=fingerprint(meta.code, client, server, keys),
         exchange_ids=tuple(sorted({e.id for e in exchanges})),
     )

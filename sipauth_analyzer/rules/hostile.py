@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from sipauth_analyzer.correlate.model import AuthExchange
+from sipauth_analyzer.correlate.model import AuthExchange, Transaction
 from sipauth_analyzer.rules.base import RuleContext
-from sipauth_analyzer.rules.facts import digest_challenges, digest_credentials
+from sipauth_analyzer.rules.facts import (
+    algorithm_name,
+    digest_challenges,
+    digest_credentials,
+    issued,
+)
 from sipauth_analyzer.sip.message import SipMessage
+from sipauth_analyzer.sip.model import Credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,8 @@ def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
             if final.status != 403 and any(c.stale for c in digest_challenges(final)):
                 continue  # stale=true: the password was right (RFC 7616 §3.3)
             first = credentials[0]
+            if _misconfigured_answer(ctx, transaction, first):
+                continue
             username = first.username or ""
             response_hash = first.response or ""
             key = (username, first.nonce or "", first.cnonce or "", first.nc or "")
@@ -76,6 +84,24 @@ def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
             )
         )
     return out
+
+
+def _misconfigured_answer(
+    ctx: RuleContext, transaction: Transaction, credentials: Credentials
+) -> bool:
+    """Credentials whose realm or algorithm differ from the challenge they answer.
+
+    Guessing tools copy the challenge's realm and algorithm and vary the password; a realm or
+    algorithm of the client's own is configuration (a PBX re-registering five extensions with
+    the wrong realm is not an attacker), which the 1xx rules explain.
+    """
+    source = issued(ctx, transaction, credentials)
+    if source is None:
+        return False
+    challenge = source.challenge
+    return challenge.realm != credentials.realm or algorithm_name(
+        challenge.algorithm
+    ) != algorithm_name(credentials.algorithm)
 
 
 def _proven_guesses(failures: list[AuthFailure]) -> set[tuple[str, str, str, str]]:

@@ -15,7 +15,7 @@ How to fix
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterator
 
 from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
@@ -54,14 +54,15 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if len(responses) <= threshold:
             continue
         responses.sort(key=lambda m: m.source.time)
-        window: deque[SipMessage] = deque()
-        best: list[SipMessage] = []
-        for response in responses:
-            window.append(response)
-            while response.source.time - window[0].source.time > WINDOW_S:
-                window.popleft()
-            if len(window) > len(best):
-                best = list(window)
+        # The densest WINDOW_S of challenges, kept as indices: copying the window each time it
+        # grew made a storm quadratic in its size.
+        start = best_start = best_end = 0
+        for end, response in enumerate(responses, 1):
+            while response.source.time - responses[start].source.time > WINDOW_S:
+                start += 1
+            if end - start > best_end - best_start:
+                best_start, best_end = start, end
+        best = responses[best_start:best_end]
         if len(best) <= threshold:
             continue
         span = best[-1].source.time - best[0].source.time

@@ -528,7 +528,15 @@ class _Judge:
                 **common,
             )
         request_uri = context.message.request_uri
-        if context.refused and request_uri and not same_uri(self.uri, request_uri):
+        # Blame the uri only when the account is pinned down: with a password known for any
+        # username, a refusal is at least as likely an auth username the server does not know
+        # (registrars commonly accept a uri of the transport address, as in the samples).
+        if (
+            context.refused
+            and secret.username is not None
+            and request_uri
+            and not same_uri(self.uri, request_uri)
+        ):
             return _Judgement(
                 Verdict.URI_MISMATCH,
                 f"the password is right (known password for {secret.who}), but the digest "
@@ -542,11 +550,24 @@ class _Judge:
                 f"; the server still refused it ({context.status}): it holds another password "
                 "or username for this account"
             )
+            sip_user = _uri_user(context.message.to_uri)
+            if sip_user and username and sip_user != username:
+                detail += (
+                    f" — note the auth username {_quote(username)} differs from the SIP user "
+                    f"{_quote(sip_user)}"
+                )
         elif context.accepted:
             detail += f"; accepted ({context.status})"
         elif context.status is None:
             detail += "; no final response in the capture"
         return _Judgement(Verdict.VERIFIED, detail, **common)
+
+
+def _uri_user(uri: str | None) -> str | None:
+    """The user part of ``sip:user@host`` (None when there is none)."""
+    if not uri or "@" not in uri:
+        return None
+    return uri.split(":", 1)[-1].split("@", 1)[0] or None
 
 
 def digest_credentials(message: SipMessage) -> list[Credentials]:

@@ -78,3 +78,37 @@ def test_bounded_table_capacity_and_time() -> None:
     assert table.expire(now=12.5) == [1]  # "a" last touched at 2.0
     assert table.peek("c") == 3 and len(table) == 1
     assert table.expired == 1
+
+
+# Quoted display names take a shortcut in fast_header_param; these are the shapes where the
+# shortcut must step aside because the quote-aware grammar reads them differently.
+DISPLAY_NAME_VALUES = [
+    '"1941" <sip:1941@pbx.example.net>;tag=c83eec47',
+    ' "Alice Smith" <sip:alice@example.com>;x=1;tag=t2',
+    '"Al;ice <x>" <sip:alice@example.com>;tag=q',
+    '"a,b" <sip:a@b>;tag=comma-in-name',
+    '"a" <sip:b>, ;tag=comma-before-params',
+    '"a" x, <sip:b>;tag=comma-before-uri',
+    '"a" ;x <sip:b>;tag=semi-before-uri',
+    '"a" <sip:a<b>;x>;tag=nested',
+    '"a\\"b" <sip:a@b>;tag=escaped',
+    '"unterminated <sip:a@b>;tag=u',
+    '"a" <sip:a@b>;tag="quoted"',
+    '"a" <sip:a@b>;tag=1, "b" <sip:c@d>;tag=2',
+    '"a" sip:a@b;tag=bare',
+]
+
+
+@pytest.mark.parametrize("value", DISPLAY_NAME_VALUES)
+@pytest.mark.parametrize("name", ["tag", "x"])
+def test_fast_header_param_display_name_shortcut_agrees(value: str, name: str) -> None:
+    assert fast_header_param(value, name) == header_param(value, name)
+
+
+@given(
+    st.text(alphabet='ab "', max_size=6),
+    st.text(alphabet='<>;=,"tagb x\\', max_size=30),
+)
+def test_fast_header_param_agrees_after_display_name(name_text: str, tail: str) -> None:
+    value = f'"{name_text}"{tail}'
+    assert fast_header_param(value, "tag") == header_param(value, "tag")
