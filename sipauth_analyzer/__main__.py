@@ -1,0 +1,5 @@
+"""``python -m sipauth_analyzer`` runs the ``sipauth`` command."""
+
+from sipauth_analyzer.cli import main
+
+main()
