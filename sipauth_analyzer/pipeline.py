@@ -71,44 +71,6 @@ def _gc_paused(func: Callable[_P, _R]) -> Callable[_P, _R]:
 
 _CUT_SHORT_FLAGS = frozenset({FLAG_TRUNCATED, FLAG_INCOMPLETE})
 _CONSEQUENCES_OF_CUT = frozenset({"missing-header", "headers-unterminated", "body-short"})
-#: Parse-problem notes written one by one per kind and file; the rest are counted in one
-#: summary note, so 100k malformed messages cannot grow the note list without bound.
-MAX_PROBLEM_NOTES_PER_KIND = 1_000
-
-
-class _NoteBudget:
-    """Adds notes to a sink up to ``limit`` per (kind, file); ``close`` summarises the rest."""
-
-    def __init__(self, sink: NoteSink, limit: int) -> None:
-        self._sink = sink
-        self._limit = limit
-        self._written: dict[tuple[str, str | None], int] = {}
-        self._left_out: dict[tuple[str, str | None], int] = {}
-
-    def add(self, note: Note) -> None:
-        key = (note.kind, note.file)
-        written = self._written.get(key, 0)
-        if written >= self._limit:
-            self._left_out[key] = self._left_out.get(key, 0) + 1
-            return
-        self._written[key] = written + 1
-        self._sink.add(note)
-
-    def close(self) -> None:
-        for (kind, file), count in self._left_out.items():
-            where = f"{file}: " if file else ""
-            self._sink.add(
-                Note(
-                    kind=kind,
-                    detail=f"{where}{count} more {kind} notes were left out (only the first "
-                    f"{self._limit} are listed one by one)",
-                    level=NoteLevel.WARNING,
-                    file=file,
-                )
-            )
-        self._left_out.clear()
-
-
 @dataclass(slots=True)
 class SipRead:
     """The SIP messages of one or more captures, with what the reader had to say about them."""
@@ -189,7 +151,11 @@ def iter_sip(
     decode_as: Sequence[str] = (),
     read_progress: Callable[[int], None] | None = None,
 ) -> Iterator[SipMessage]:
-    """Parse every captured message, turning unparseable ones and oddities into notes."""
+    """Parse every captured message, turning unparseable ones and oddities into notes.
+
+    Repeated notes are capped by ``sink`` itself (see :class:`NoteSink`); whoever made the
+    sink closes it once every stage is done.
+    """
     captured_stream = captured_messages(
         sources,
         capture_options,
@@ -201,7 +167,6 @@ def iter_sip(
         read_progress=read_progress,
     )
     files_warned_truncated: set[str] = set()
-    problems = _NoteBudget(sink, MAX_PROBLEM_NOTES_PER_KIND)
     for captured in captured_stream:
         if FLAG_TRUNCATED in captured.flags and captured.file not in files_warned_truncated:
             files_warned_truncated.add(captured.file)
@@ -216,7 +181,7 @@ def iter_sip(
             )
         parsed = parse_message(captured)
         if isinstance(parsed, ParseProblem):
-            problems.add(_problem_note(captured, parsed))
+            sink.add(_problem_note(captured, parsed))
             continue
         cut_short = bool(captured.flags & _CUT_SHORT_FLAGS)
         for problem in parsed.problems:
@@ -224,9 +189,8 @@ def iter_sip(
             # definition; the truncation / incomplete-datagram note already says so.
             if cut_short and problem.kind in _CONSEQUENCES_OF_CUT:
                 continue
-            problems.add(_problem_note(captured, problem))
+            sink.add(_problem_note(captured, problem))
         yield parsed
-    problems.close()
 
 
 @_gc_paused
@@ -238,11 +202,12 @@ def read_sip(
     tls_keylog: str | None = None,
     decode_as: Sequence[str] = (),
 ) -> SipRead:
-    sink = NoteSink()
+    capture_options = capture_options or CaptureOptions()
+    sink = NoteSink(max_per_kind=capture_options.max_notes_per_kind)
     stats = CaptureStats()
     stream = iter_sip(
         sources,
-        capture_options or CaptureOptions(),
+        capture_options,
         sink,
         stats,
         engine=engine,
@@ -250,6 +215,7 @@ def read_sip(
         decode_as=decode_as,
     )
     messages = in_capture_order(stream, stats)
+    sink.close()
     return SipRead(messages=messages, notes=sink.notes, stats=stats)
 
 
@@ -280,7 +246,7 @@ def analyze(
     Raises ``WordlistError`` when the wordlist cannot be read (a broken run).
     """
     options = options or AnalysisOptions()
-    sink = NoteSink()
+    sink = NoteSink(max_per_kind=options.capture.max_notes_per_kind)
     stats = CaptureStats()
     correlator = Correlator(options.correlate)
     stream = iter_sip(
@@ -323,12 +289,11 @@ def analyze(
         },
     )
     # Digest headers are parsed lazily, some only by the rules: their problems surface now.
-    auth_problems = _NoteBudget(sink, MAX_PROBLEM_NOTES_PER_KIND)
     for message in correlation.messages:
         for problem in message.problems:
             if problem.kind.startswith("auth"):
-                auth_problems.add(_problem_note(message.source, problem))
-    auth_problems.close()
+                sink.add(_problem_note(message.source, problem))
+    sink.close()
     notes = [*sink.notes, *correlation.notes]
     return AnalysisResult(
         sources=list(sources),

@@ -59,17 +59,57 @@ class Note:
 
 @dataclass(slots=True)
 class NoteSink:
-    """Collects notes from every stage; ``once`` keys suppress repeats of the same warning."""
+    """Collects notes from every stage: the one place where repeated notes are capped.
 
-    notes: list[Note] = field(default_factory=list)
-    _seen_once: set[str] = field(default_factory=set)
+    ``once`` keys suppress repeats of the same warning. With ``max_per_kind`` set, only the
+    first that many notes of each (kind, file) are kept one by one and the rest are counted;
+    :meth:`close` then adds one summary note per capped (kind, file). A hostile capture
+    (100k half-open connections, each "unfinished") thus cannot grow the note list without
+    bound, and stages need no counters of their own: they just ``add``.
+
+    Past the cap a ``once`` key is no longer remembered either (so that set stays bounded
+    too); a repeat of it is then counted among the notes left out.
+    """
+
+    max_per_kind: int | None = None
+    notes: list[Note] = field(default_factory=list, init=False)
+    _seen_once: set[str] = field(default_factory=set, init=False, repr=False)
+    _written: dict[tuple[str, str | None], int] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _left_out: dict[tuple[str, str | None], int] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def add(self, note: Note, *, once: str | None = None) -> None:
-        if once is not None:
-            if once in self._seen_once:
+        if once is not None and once in self._seen_once:
+            return
+        cap = self.max_per_kind
+        if cap is not None:
+            key = (note.kind, note.file)
+            written = self._written.get(key, 0)
+            if written >= cap:
+                self._left_out[key] = self._left_out.get(key, 0) + 1
                 return
+            self._written[key] = written + 1
+        if once is not None:
             self._seen_once.add(once)
         self.notes.append(note)
+
+    def close(self) -> None:
+        """Add one summary note per capped (kind, file); call once, when every stage is done."""
+        for (kind, file), count in self._left_out.items():
+            where = f"{file}: " if file else ""
+            self.notes.append(
+                Note(
+                    kind=kind,
+                    detail=f"{where}{count} more {kind} notes were left out (only the first "
+                    f"{self.max_per_kind} are listed one by one)",
+                    level=NoteLevel.WARNING,
+                    file=file,
+                )
+            )
+        self._left_out.clear()
 
 
 REDACTED = "…redacted…"

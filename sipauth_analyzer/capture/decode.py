@@ -29,8 +29,9 @@ from sipauth_analyzer.capture.model import (
 )
 from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
 
-#: Tunnels inside tunnels beyond this depth are not followed (noted once per file).
-MAX_TUNNEL_DEPTH = 8
+# Loop guards against crafted packets, not tunables (so not in CaptureOptions): real traffic
+# carries a handful of extension headers (RFC 8200 §4.1 lists the order of at most ~8) and
+# one to three VLAN tags or MPLS labels.
 #: IPv6 extension headers walked before giving up on a packet.
 MAX_IPV6_EXTENSION_HEADERS = 16
 #: 802.1Q-style tags or MPLS labels skipped before giving up on a frame.
@@ -135,13 +136,13 @@ class PacketDecoder:
     """
 
     def __init__(self, options: CaptureOptions, notes: NoteSink, file: str, demux: Demux,
-                 *, max_tunnel_depth: int = MAX_TUNNEL_DEPTH, tick_interval: float = 1.0) -> None:
+                 *, tick_interval: float = 1.0) -> None:
         self._options = options
         self._notes = notes
         self._file = file
         self._demux = demux
         self._reassembler = IpReassembler(options, notes, file)
-        self._max_depth = max_tunnel_depth
+        self._max_depth = options.max_tunnel_depth
         self._tick_interval = tick_interval
         self._last_tick: float | None = None
         self._unsupported: dict[int, list[int]] = {}  # linktype -> [packets, first frame]
@@ -439,8 +440,8 @@ class PacketDecoder:
             return True
         self._notes.add(Note(
             kind="tunnel-too-deep",
-            detail=f"{self._file}: frame {self._frame} nests more than {self._max_depth} "
-            "tunnels; the innermost ones were not decoded",
+            detail=f"{self._file}: frame {self._frame} nests more than "
+            f"max_tunnel_depth={self._max_depth} tunnels; the innermost ones were not decoded",
             frames=(self._frame,), file=self._file), once=f"tunnel-too-deep:{self._file}")
         return False
 

@@ -36,12 +36,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from sipauth_analyzer.capture.model import CaptureOptions
 from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
-
-#: A record (or pcapng block) longer than this is corrupt: stop rather than try to read it.
-MAX_RECORD_LENGTH = 256 << 20
-#: Bytes read from the file at a time by the chunked walkers.
-DEFAULT_CHUNK_SIZE = 8 << 20
 
 PCAP_MAGIC_MICRO = 0xA1B2C3D4
 PCAP_MAGIC_NANO = 0xA1B23C4D
@@ -142,12 +138,13 @@ def _read_error(exc: BaseException) -> str:
 class ChunkedStream:
     """Large-buffer reader: ``refill`` keeps the unconsumed tail and appends fresh bytes."""
 
-    def __init__(self, stream: BinaryIO, initial: bytes = b"",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE,
+    def __init__(self, stream: BinaryIO, initial: bytes, chunk_size: int,
                  on_read: Callable[[], None] | None = None) -> None:
         self._stream = stream
         self._initial = initial
-        self.chunk_size = chunk_size
+        # At least one byte per read: a zero chunk size (from a configuration file) would
+        # otherwise never reach the end of the stream.
+        self.chunk_size = max(1, chunk_size)
         # Called after each chunk is read (every few MiB, never per packet): progress display.
         self._on_read = on_read
         self.eof = False
@@ -383,23 +380,32 @@ def truncated_note(path: str, last_frame: int, reason: str) -> Note:
     )
 
 
-def iter_records(capture: CaptureFile, notes: NoteSink) -> Iterator[RawRecord]:
+def record_too_long(record: int, caplen: int, max_record_length: int) -> str:
+    """Why reading stopped at a record whose length field is past ``max_record_length``."""
+    return (f"record {record} claims {caplen} bytes, more than "
+            f"max_record_length={max_record_length}")
+
+
+def iter_records(capture: CaptureFile, notes: NoteSink,
+                 options: CaptureOptions | None = None) -> Iterator[RawRecord]:
     """Every packet record of an opened capture, in file order."""
     if capture.format is CaptureFormat.PCAP:
-        return iter_pcap_records(capture, notes)
-    return iter_pcapng_records(capture, notes)
+        return iter_pcap_records(capture, notes, options)
+    return iter_pcapng_records(capture, notes, options)
 
 
 def iter_pcap_records(
-    capture: CaptureFile, notes: NoteSink, chunk_size: int = DEFAULT_CHUNK_SIZE
+    capture: CaptureFile, notes: NoteSink, options: CaptureOptions | None = None
 ) -> Iterator[RawRecord]:
     """Records of a classic pcap (its header already parsed by :func:`open_capture`)."""
+    options = options or CaptureOptions()
     header = capture.pcap_header
     assert header is not None
     unpack = struct.Struct(header.byte_order + "IIII").unpack_from
     scale = header.fraction_scale
     linktype = header.linktype
-    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size)
+    max_record_length = options.max_record_length
+    chunks = ChunkedStream(capture.stream, capture.initial, options.read_chunk_size)
     buf = b""
     off = 0
     frame = 0
@@ -407,10 +413,9 @@ def iter_pcap_records(
         end = len(buf)
         while off + 16 <= end:
             sec, frac, caplen, wire = unpack(buf, off)
-            if caplen > MAX_RECORD_LENGTH:
-                notes.add(truncated_note(capture.path, frame, f"record {frame + 1} claims "
-                                         f"{caplen} bytes, more than the {MAX_RECORD_LENGTH} "
-                                         "limit"))
+            if caplen > max_record_length:
+                notes.add(truncated_note(capture.path, frame,
+                                         record_too_long(frame + 1, caplen, max_record_length)))
                 return
             nxt = off + 16 + caplen
             if nxt > end:
@@ -480,9 +485,10 @@ class PcapngParser:
     that caches per-interface decisions knows when to redo them.
     """
 
-    def __init__(self, path: str, notes: NoteSink) -> None:
+    def __init__(self, path: str, notes: NoteSink, max_record_length: int) -> None:
         self.path = path
         self.notes = notes
+        self.max_record_length = max_record_length
         self.order = "<"
         self.interfaces: list[PcapngInterface] = []
         self.frame = 0
@@ -519,7 +525,7 @@ class PcapngParser:
                 return self._stop("a pcapng section header has an unknown byte-order magic "
                                   f"{magic_raw.hex()}")
             (total,) = struct.unpack_from(order + "I", buf, off + 4)
-            if total < 28 or total % 4 or total > MAX_RECORD_LENGTH:
+            if total < 28 or total % 4 or total > self.max_record_length:
                 return self._stop(f"a pcapng section header claims an invalid length {total}")
             if off + total > end:
                 return NEED_MORE, None
@@ -529,7 +535,7 @@ class PcapngParser:
             return off + total, None
         order = self.order
         block_type, total = struct.unpack_from(order + "II", buf, off)
-        if total < 12 or total % 4 or total > MAX_RECORD_LENGTH:
+        if total < 12 or total % 4 or total > self.max_record_length:
             return self._stop(f"a pcapng block (type 0x{block_type:x}) claims an invalid "
                               f"length {total}")
         nxt = off + total
@@ -584,11 +590,12 @@ class PcapngParser:
 
 
 def iter_pcapng_records(
-    capture: CaptureFile, notes: NoteSink, chunk_size: int = DEFAULT_CHUNK_SIZE
+    capture: CaptureFile, notes: NoteSink, options: CaptureOptions | None = None
 ) -> Iterator[RawRecord]:
     """Packet records of a pcapng file: every section, every interface, EPB / SPB / PB."""
-    parser = PcapngParser(capture.path, notes)
-    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size)
+    options = options or CaptureOptions()
+    parser = PcapngParser(capture.path, notes, options.max_record_length)
+    chunks = ChunkedStream(capture.stream, capture.initial, options.read_chunk_size)
     block = parser.block
     buf = b""
     off = 0

@@ -27,10 +27,6 @@ from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
 #: IPv6 fragment offsets are too). A fragment reaching past it is malformed (ping of death).
 MAX_DATAGRAM_PAYLOAD = 65535
 
-#: Notes of one kind (incomplete, overlap, invalid) written per file; the rest are counted in
-#: one summary note per kind at the end, so a hostile capture cannot flood memory with notes.
-MAX_NOTES_PER_KIND = 1000
-
 PROTOCOL_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 41: "IPv6", 47: "GRE", 58: "ICMPv6", 132: "SCTP"}
 
 FragmentKey = tuple[int, str, str, int, int]
@@ -140,8 +136,6 @@ class IpReassembler:
         self._completed: OrderedDict[
             FragmentKey, tuple[float, frozenset[tuple[int, int, int]]]
         ] = OrderedDict()
-        self._noted: dict[str, int] = {}
-        self._unnoted: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -257,21 +251,10 @@ class IpReassembler:
 
     def finish(self) -> list[Datagram]:
         """End of the capture file: everything still open is incomplete."""
-        gone = [self._abandon(k, "the capture ended before the rest arrived")
+        return [self._abandon(k, "the capture ended before the rest arrived")
                 for k in list(self._pending)]
-        for kind, count in self._unnoted.items():
-            self._notes.add(Note(
-                kind=kind,
-                detail=f"{self._file}: {count} more {kind} notes were left out (only the first "
-                f"{MAX_NOTES_PER_KIND} are written one by one)",
-                file=self._file))
-        self._unnoted.clear()
-        return gone
 
     def _note(self, kind: str, detail: str, frames: tuple[int, ...]) -> None:
-        if self._noted.get(kind, 0) >= MAX_NOTES_PER_KIND:
-            self._unnoted[kind] = self._unnoted.get(kind, 0) + 1
-            return
-        self._noted[kind] = self._noted.get(kind, 0) + 1
+        # Repeats are capped per kind and file by the sink (CaptureOptions.max_notes_per_kind).
         self._notes.add(Note(kind=kind, detail=detail, level=NoteLevel.WARNING, frames=frames,
                              file=self._file))

@@ -64,7 +64,7 @@ class CaptureOptions:
     """Named, documented limits of the capture stage. Each, when hit, is reported as a Note.
 
     Reassembly state is evicted by *capture* time (never wall-clock), so memory stays flat as
-    the capture grows.
+    the capture grows. Every field can be set in the configuration file by its name.
     """
 
     max_ip_reassemblies: int = 10_000  # open IP datagrams being reassembled at once
@@ -81,3 +81,33 @@ class CaptureOptions:
         9060,
         9061,
     )  # UDP/TCP ports tried as HEP first (HEP is also detected by magic)
+    # Notes written one by one per kind and file (the pipeline's NoteSink cap); the rest are
+    # counted in one summary note, so a hostile capture (100k half-open connections, each
+    # "unfinished") cannot grow the note list without bound. 1000 is more than anyone reads.
+    max_notes_per_kind: int = 1_000
+    # Tunnels inside tunnels (GRE, VXLAN, IP-in-IP, GTP-U, ERSPAN) followed at most; real
+    # networks nest two or three, so 8 only stops a crafted packet from recursing (noted once).
+    max_tunnel_depth: int = 8
+    # A pcap record or pcapng block longer than this is corrupt: the file is read up to it
+    # and a capture-truncated note says so. 256 MiB is three orders of magnitude above any
+    # real frame (an IP datagram is at most 64 KiB; Wireshark's default snap length is
+    # 256 KiB), so only a broken length field reaches it.
+    max_record_length: int = 256 << 20
+    # Bytes read from a capture at a time: large enough that the per-chunk overhead vanishes
+    # against the per-packet loop, small enough to stay far below the memory target.
+    read_chunk_size: int = 8 << 20
+    # Endpoint objects cached by the transport demux (shared across packets of one flow);
+    # the cache is cleared when full, so a port scan cannot grow it.
+    endpoint_cache_size: int = 65_536
+    # Bytes of a TCP direction that never showed a SIP start line scanned before it is
+    # ignored: 64 KiB is a full max_message_size of non-SIP bytes (TLS, HTTP, anything else).
+    max_resync_scan: int = 65_536
+    # Bytes of an HTTP head awaited during a WebSocket handshake (RFC 6455 §4) before the
+    # direction is ignored; browsers send well under 4 KiB, 16 KiB leaves room for cookies.
+    max_http_head: int = 16_384
+    # Bytes searched for the next WebSocket frame header after a TCP gap, per attempt: bounds
+    # the work one segment can cause to one default max_message_size.
+    max_ws_resync_scan: int = 65_536
+    # SCTP association directions with fragmented user messages pending (RFC 9260 §6.9);
+    # SIP over SCTP rarely fragments, so 1024 is plenty while bounding the table.
+    max_sctp_reassemblies: int = 1_024

@@ -33,8 +33,6 @@ from sipauth_analyzer.capture.decode import (
     linktype_name,
 )
 from sipauth_analyzer.capture.files import (
-    DEFAULT_CHUNK_SIZE,
-    MAX_RECORD_LENGTH,
     STOP,
     CaptureFile,
     CaptureFormat,
@@ -42,6 +40,7 @@ from sipauth_analyzer.capture.files import (
     PcapngParser,
     expand_sources,
     open_capture,
+    record_too_long,
     truncated_note,
 )
 from sipauth_analyzer.capture.model import CapturedMessage, CaptureOptions, CaptureStats
@@ -64,7 +63,6 @@ def read_messages(
     stats: CaptureStats,
     *,
     demux_factory: DemuxFactory | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[CapturedMessage]:
     """Every candidate SIP message of every source, in capture order, file after file.
@@ -83,9 +81,9 @@ def read_messages(
             stats.files.append(path)
             decoder = PacketDecoder(options, notes, path, factory(options, notes, stats, path))
             if capture.format is CaptureFormat.PCAP:
-                walk = _walk_pcap(capture, decoder, notes, stats, chunk_size)
+                walk = _walk_pcap(capture, decoder, notes, stats, options)
             else:
-                walk = _walk_pcapng(capture, decoder, notes, stats, chunk_size)
+                walk = _walk_pcapng(capture, decoder, notes, stats, options)
             for message in walk:
                 stats.sip_messages += 1
                 yield message
@@ -109,13 +107,14 @@ def _note_times(stats: CaptureStats, first: float | None, last: float | None) ->
 
 
 def _walk_pcapng(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
-                 stats: CaptureStats, chunk_size: int) -> Iterator[CapturedMessage]:
+                 stats: CaptureStats, options: CaptureOptions) -> Iterator[CapturedMessage]:
     """The pcapng hot loop: Enhanced Packet Blocks of one fast-path interface are checked
     inline like classic pcap records; every other block goes through ``PcapngParser``."""
-    parser = PcapngParser(capture.path, notes)
+    parser = PcapngParser(capture.path, notes, options.max_record_length)
     block = parser.block
     packet = decoder.packet
-    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size, capture.on_read)
+    chunks = ChunkedStream(capture.stream, capture.initial, options.read_chunk_size,
+                           capture.on_read)
     counts: dict[int, int] = {}
     first: float | None = None
     last: float | None = None
@@ -269,8 +268,10 @@ def _fast_path_layout(linktype: int) -> tuple[int, int, bytes, bytes] | None:
 
 
 def _walk_pcap(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
-               stats: CaptureStats, chunk_size: int) -> Iterator[CapturedMessage]:
+               stats: CaptureStats, options: CaptureOptions) -> Iterator[CapturedMessage]:
     """The hot loop. See the module docstring; keep it free of calls on the drop path."""
+    # Options are bound to locals once, here: nothing in the per-packet loop looks one up.
+    max_record_length = options.max_record_length
     header = capture.pcap_header
     assert header is not None
     order = header.byte_order
@@ -289,7 +290,8 @@ def _walk_pcap(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
     fast_unpack = fast.unpack_from
     packet = decoder.packet
 
-    chunks = ChunkedStream(capture.stream, capture.initial, chunk_size, capture.on_read)
+    chunks = ChunkedStream(capture.stream, capture.initial, options.read_chunk_size,
+                           capture.on_read)
     buf = b""
     off = 0
     frame = 0
@@ -309,7 +311,7 @@ def _walk_pcap(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
             while off <= limit:
                 sec, frac, caplen, wire, check, frag, proto, first_byte = fast_unpack(buf, off)
                 nxt = off + 16 + caplen
-                if nxt > end or caplen > MAX_RECORD_LENGTH:
+                if nxt > end or caplen > max_record_length:
                     break
                 frame += 1
                 size += caplen
@@ -327,9 +329,9 @@ def _walk_pcap(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
             # Tail of the buffer (and files whose link type has no fast path): one at a time.
             while off + 16 <= end:
                 sec, frac, caplen, wire = record_header(buf, off)
-                if caplen > MAX_RECORD_LENGTH:
-                    notes.add(truncated_note(path, frame, f"record {frame + 1} claims {caplen} "
-                                             f"bytes, more than the {MAX_RECORD_LENGTH} limit"))
+                if caplen > max_record_length:
+                    notes.add(truncated_note(path, frame, record_too_long(
+                        frame + 1, caplen, max_record_length)))
                     return
                 nxt = off + 16 + caplen
                 if nxt > end:

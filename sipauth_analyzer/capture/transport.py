@@ -84,21 +84,6 @@ _HEP_TRANSPORTS = {17: Transport.UDP, 6: Transport.TCP, 132: Transport.SCTP}
 StreamKey = tuple[str, int, str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class TransportLimits:
-    """Bounds of the transport demux that are not in ``CaptureOptions`` (all have safe defaults)."""
-
-    endpoint_cache_size: int = 65_536  # cached Endpoint objects; the cache is cleared when full
-    max_resync_scan: int = 65_536  # bytes of a never-SIP TCP direction scanned before it is ignored
-    max_http_head: int = 16_384  # bytes of an HTTP head awaited during a WebSocket handshake
-    max_ws_resync_scan: int = 65_536  # bytes scanned for a WebSocket frame boundary after a gap
-    max_sctp_reassemblies: int = 1_024  # SCTP association directions with fragments pending
-    # Notes written one by one per kind and file; the rest are counted in one summary note, so
-    # a hostile capture (100k half-open connections, each "unfinished") cannot grow the note
-    # list without bound.
-    max_notes_per_kind: int = 1_000
-
-
 @dataclass(slots=True)
 class TransportCounters:
     """What the demux saw and set aside; useful for the summary and for tests."""
@@ -127,16 +112,12 @@ class TransportDemux:
         notes: NoteSink,
         stats: CaptureStats,
         file: str,
-        limits: TransportLimits | None = None,
     ) -> None:
         self._options = options
         self._notes = notes
         self._stats = stats
         self._file = file
-        self._limits = limits or TransportLimits()
         self._hep_ports = frozenset(options.hep_ports)
-        self._notes_written: dict[str, int] = {}
-        self._notes_left_out: dict[str, int] = {}
         self._endpoints: dict[tuple[str, int], Endpoint] = {}
         self._streams: OrderedDict[StreamKey, TcpDirection] = OrderedDict()
         self._sctp_pending: OrderedDict[
@@ -275,13 +256,6 @@ class TransportDemux:
                 self._finalize(state, out, "was still open at the end of the capture")
             except Exception as error:
                 self._internal_error("TCP", state.last_frame, error)
-        cap = self._limits.max_notes_per_kind
-        for kind, count in self._notes_left_out.items():
-            self._notes.add(Note(
-                kind, f"{self._file}: {count} more {kind} events were not listed one by one "
-                f"(only the first {cap} are; TransportLimits.max_notes_per_kind)",
-                NoteLevel.WARNING, (), self._file))
-        self._notes_left_out.clear()
         return out
 
     # ------------------------------------------------------------------ shared helpers
@@ -290,7 +264,7 @@ class TransportDemux:
         key = (ip, port)
         endpoint = self._endpoints.get(key)
         if endpoint is None:
-            if len(self._endpoints) >= self._limits.endpoint_cache_size:
+            if len(self._endpoints) >= self._options.endpoint_cache_size:
                 self._endpoints.clear()
             endpoint = self._endpoints[key] = Endpoint(ip, port)
         return endpoint
@@ -304,17 +278,11 @@ class TransportDemux:
         level: NoteLevel = NoteLevel.WARNING,
         once: str | None = None,
     ) -> None:
-        written = self._notes_written.get(kind, 0)
-        if written >= self._limits.max_notes_per_kind:
-            self._notes_left_out[kind] = self._notes_left_out.get(kind, 0) + 1
-            return
-        before = len(self._notes.notes)
+        # Repeats are capped per kind and file by the sink (CaptureOptions.max_notes_per_kind).
         self._notes.add(
             Note(kind, detail, level, frames, self._file),
             once=None if once is None else f"{kind}\x00{self._file}\x00{once}",
         )
-        if len(self._notes.notes) != before:
-            self._notes_written[kind] = written + 1
 
     def _internal_error(self, where: str, frame: int, error: Exception) -> None:
         self.counters.internal_errors += 1
@@ -469,12 +437,12 @@ class TransportDemux:
         self.counters.sctp_fragmented_chunks += 1
         pending = self._sctp_pending.get(key)
         if pending is None:
-            if len(self._sctp_pending) >= self._limits.max_sctp_reassemblies:
+            if len(self._sctp_pending) >= self._options.max_sctp_reassemblies:
                 self._sctp_pending.popitem(last=False)
                 self._note(
                     "sctp-reassembly-limit",
-                    f"more than {self._limits.max_sctp_reassemblies} SCTP associations had "
-                    "fragmented messages pending (TransportLimits.max_sctp_reassemblies); the "
+                    f"more than {self._options.max_sctp_reassemblies} SCTP associations had "
+                    "fragmented messages pending (max_sctp_reassemblies); the "
                     "oldest pending fragments were dropped",
                     (frame,),
                     once="limit",
@@ -890,7 +858,7 @@ class TransportDemux:
         data = buffer.data
         end = header_end(data, 0)
         if end < 0:
-            if len(data) > self._limits.max_http_head:
+            if len(data) > self._options.max_http_head:
                 state.mode = StreamMode.IGNORED
                 return True
             return False
@@ -1018,7 +986,7 @@ class TransportDemux:
             buffer.drop(keep_from)
             state.scanned_without_sip += keep_from
             state.line_start = keep_from == last_line
-        if not state.had_sip and state.scanned_without_sip > self._limits.max_resync_scan:
+        if not state.had_sip and state.scanned_without_sip > self._options.max_resync_scan:
             state.mode = StreamMode.IGNORED  # never carried SIP: stop looking
             buffer.clear_to(state.next_offset)
         return False
@@ -1151,7 +1119,7 @@ class TransportDemux:
         """After a gap, find the next frame header whose payload starts a SIP message."""
         buffer = state.buffer
         data = buffer.data
-        limit = min(len(data), self._limits.max_ws_resync_scan)
+        limit = min(len(data), self._options.max_ws_resync_scan)
         for opener in range(limit):
             if data[opener] in (0x81, 0x82) and looks_like_sip_frame(data, opener):
                 buffer.drop(opener)

@@ -158,8 +158,8 @@ def decode_packets(packets: list[bytes] | list[tuple[bytes, int]], linktype: int
     return recorder, notes, out
 
 
-def read_file(path: Path | str, **kw: object) -> tuple[Recorder, NoteSink, CaptureStats,
-                                                      list[CapturedMessage]]:
+def read_file(path: Path | str, options: CaptureOptions | None = None,
+              ) -> tuple[Recorder, NoteSink, CaptureStats, list[CapturedMessage]]:
     """Run a capture file through read_messages with a recording demux."""
     recorders: list[Recorder] = []
 
@@ -170,8 +170,8 @@ def read_file(path: Path | str, **kw: object) -> tuple[Recorder, NoteSink, Captu
 
     notes = NoteSink()
     stats = CaptureStats()
-    messages = list(read_messages([str(path)], CaptureOptions(), notes, stats,
-                                  demux_factory=factory, **kw))  # type: ignore[arg-type]
+    messages = list(read_messages([str(path)], options or CaptureOptions(), notes, stats,
+                                  demux_factory=factory))
     return recorders[0], notes, stats, messages
 
 
@@ -418,10 +418,23 @@ def test_tunnel_nesting_is_bounded() -> None:
     assert time.perf_counter() - start < 1
     assert recorder.calls == []
     assert [n.kind for n in notes.notes] == ["tunnel-too-deep"]
+    assert "max_tunnel_depth=8" in notes.notes[0].detail
     shallow = sip_udp4()
-    for _ in range(7):
+    for _ in range(CaptureOptions().max_tunnel_depth - 1):
         shallow = ipv4(shallow, proto=4)
     _one_invite(decode_packets([ether(shallow)])[0])
+
+
+def test_tunnel_depth_comes_from_the_options() -> None:
+    packet = sip_udp4()
+    for _ in range(3):  # three IP-in-IP tunnels
+        packet = ipv4(packet, proto=4)
+    _one_invite(decode_packets([ether(packet)], options=CaptureOptions(max_tunnel_depth=3))[0])
+    recorder, notes, _ = decode_packets([ether(packet)],
+                                        options=CaptureOptions(max_tunnel_depth=2))
+    assert recorder.calls == []
+    assert [n.kind for n in notes.notes] == ["tunnel-too-deep"]
+    assert "max_tunnel_depth=2" in notes.notes[0].detail
 
 
 # -- RTP rejection and the hot path -----------------------------------------------------------
@@ -456,7 +469,7 @@ def test_hot_path_matches_general_decoder(tmp_path: Path, order: str, chunk_size
     path = tmp_path / "mixed.pcap"
     path.write_bytes(pcap_bytes(packets, order=order))
     expected, _, _ = decode_packets(packets)
-    recorder, _, stats, messages = read_file(path, chunk_size=chunk_size)
+    recorder, _, stats, messages = read_file(path, CaptureOptions(read_chunk_size=chunk_size))
     assert recorder.calls == expected.calls
     assert [m.frame for m in messages] == [2, 4, 6]
     assert messages[1].frames == (3, 4) and FLAG_IP_REASSEMBLED in messages[1].flags

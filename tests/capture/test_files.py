@@ -51,10 +51,10 @@ def records(path: Path | str, chunk_size: int | None = None) -> tuple[list[RawRe
     with open_capture(str(path)) as capture:
         if chunk_size is None:
             found = list(iter_records(capture, notes))
-        elif capture.pcap_header is not None:
-            found = list(iter_pcap_records(capture, notes, chunk_size))
         else:
-            found = list(iter_pcapng_records(capture, notes, chunk_size))
+            options = CaptureOptions(read_chunk_size=chunk_size)
+            walk = iter_pcap_records if capture.pcap_header is not None else iter_pcapng_records
+            found = list(walk(capture, notes, options))
     return found, notes
 
 
@@ -324,6 +324,22 @@ def test_two_gigabyte_record_length_stops_with_a_note(tmp_path: Path) -> None:
     assert len(found) == 2 and notes.notes[0].detail == note.detail
 
 
+def test_max_record_length_comes_from_the_options(tmp_path: Path) -> None:
+    small, large = ether(sip_udp4()), ether(sip_udp4(b"x" * 600))
+    path = write(tmp_path, "mixed.pcap", pcap_bytes([small, small, large, small]))
+    limit = len(small) + 10
+    _, notes, stats, messages = read_file(path, CaptureOptions(max_record_length=limit))
+    assert len(messages) == 2 and stats.packets == 2
+    (note,) = notes.notes
+    assert note.kind == "capture-truncated"
+    assert f"record 3 claims {len(large)} bytes, more than max_record_length={limit}" in note.detail
+    pcapng = write(tmp_path, "mixed.pcapng", shb() + idb(1) + epb(0, 1, small) + epb(0, 2, large))
+    with open_capture(str(pcapng)) as capture:
+        found = list(iter_records(capture, notes, CaptureOptions(max_record_length=limit + 64)))
+    assert len(found) == 1
+    assert notes.notes[-1].kind == "capture-truncated"
+
+
 @pytest.mark.parametrize("length", [0x80000000, 0xFFFFFFF0, 8, 30])
 def test_pcapng_absurd_block_length_stops_with_a_note(tmp_path: Path, length: int) -> None:
     good = shb() + idb(1) + epb(0, 1, ether(sip_udp4()))
@@ -419,7 +435,7 @@ def test_pcapng_hot_path_matches_general_decoder(tmp_path: Path, chunk_size: int
         epb(0, ts[i] * 1000, packets[i], ">") for i in range(half, len(packets)))
     path = write(tmp_path, "mixed.pcapng", data)
     expected, _, _ = decode_packets(packets)
-    recorder, notes, stats, messages = read_file(path, chunk_size=chunk_size)
+    recorder, notes, stats, messages = read_file(path, CaptureOptions(read_chunk_size=chunk_size))
     assert recorder.calls == expected.calls
     assert [m.frame for m in messages] == [2, 4, 6]
     assert stats.packets == len(packets) and stats.linktypes == {"ETHERNET": len(packets)}
@@ -440,7 +456,7 @@ def test_damaged_gzip_stops_with_a_note(tmp_path: Path, damage: str) -> None:
         middle = len(packed) // 2
         packed[middle : middle + 64] = b"\xff" * 64
     path = write(tmp_path, "damaged.pcap", bytes(packed))
-    _, notes, stats, messages = read_file(path, chunk_size=4096)
+    _, notes, stats, messages = read_file(path, CaptureOptions(read_chunk_size=4096))
     assert 0 < stats.packets < 300 and len(messages) <= stats.packets
     note = notes.notes[-1]
     assert note.kind == "capture-truncated"

@@ -166,12 +166,14 @@ def test_eviction_when_too_many_are_open_names_the_limit() -> None:
     assert "max_ip_reassemblies=3" in limit_note.detail
 
 
-def test_incomplete_notes_are_capped_with_a_summary(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sipauth_analyzer.capture.ipfrag.MAX_NOTES_PER_KIND", 5)
-    r, notes = reassembler()
+def test_incomplete_notes_are_capped_with_a_summary() -> None:
+    notes = NoteSink(max_per_kind=5)
+    r = IpReassembler(CaptureOptions(), notes, "f.pcap")
     for ident in range(12):
         add(r, 8, b"B" * 8, ident + 1, ident=ident)
     assert len(r.finish()) == 12
+    assert len(notes.notes) == 5
+    notes.close()  # the pipeline closes its sink once, after every stage
     assert len(notes.notes) == 6
     assert notes.notes[-1].kind == "ip-fragments-incomplete"
     assert "7 more ip-fragments-incomplete notes were left out" in notes.notes[-1].detail

@@ -20,10 +20,9 @@ def _read(paths: list[str], chunk_size: int) -> list[int]:
     seen: list[int] = []
     stream = read_messages(
         paths,
-        CaptureOptions(),
+        CaptureOptions(read_chunk_size=chunk_size),
         NoteSink(),
         CaptureStats(),
-        chunk_size=chunk_size,
         progress=seen.append,
     )
     for _ in stream:

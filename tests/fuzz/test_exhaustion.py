@@ -14,14 +14,14 @@ import pytest
 
 from sipauth_analyzer.capture.model import CaptureOptions
 from sipauth_analyzer.correlate import CorrelateOptions
-from sipauth_analyzer.pipeline import MAX_PROBLEM_NOTES_PER_KIND, read_sip
+from sipauth_analyzer.pipeline import read_sip
 from tests.fuzz.exhaust import Measured, build, measure
 from tests.fuzz.watchdog import watchdog
 
 #: docs/performance.md: "peak RSS < 250 MiB" on every workload.
 RSS_TARGET_MIB = 250.0
-#: Notes of one kind written one by one (the transport demux and the pipeline both cap there).
-NOTE_CAP = 1_000
+#: Notes of one kind written one by one (the pipeline's NoteSink caps every stage there).
+NOTE_CAP = CaptureOptions().max_notes_per_kind
 
 
 def _run(tmp_path: Path, kind: str, size: int, mode: str = "read",
@@ -73,10 +73,10 @@ def test_absurd_content_length_hits_max_message_size(tmp_path: Path) -> None:
 
 
 def test_malformed_messages_are_noted_with_a_bounded_note_list(tmp_path: Path) -> None:
-    measured = _run(tmp_path, "malformed", MAX_PROBLEM_NOTES_PER_KIND + 500)
-    assert measured.messages == MAX_PROBLEM_NOTES_PER_KIND + 500
+    measured = _run(tmp_path, "malformed", NOTE_CAP + 500)
+    assert measured.messages == NOTE_CAP + 500
     for kind in ("sip-bad-cseq", "sip-body-short"):
-        assert measured.notes[kind] == MAX_PROBLEM_NOTES_PER_KIND + 1, measured.notes
+        assert measured.notes[kind] == NOTE_CAP + 1, measured.notes
 
 
 def test_call_ids_hit_every_correlation_table(tmp_path: Path) -> None:
