@@ -27,8 +27,8 @@ from sipauth_analyzer.config import (
     FAIL_ON_CHOICES,
     Config,
     ConfigError,
+    check_selectors,
     load_config,
-    selector_matches_any,
 )
 from sipauth_analyzer.pipeline import AnalysisOptions, AnalysisResult, analyze, read_sip
 from sipauth_analyzer.primitives import NoteSink
@@ -127,14 +127,6 @@ def _split_list(values: Sequence[str]) -> tuple[str, ...]:
     for value in values:
         out.extend(part.strip() for part in value.split(",") if part.strip())
     return tuple(out)
-
-
-def _check_selectors(option: str, patterns: tuple[str, ...]) -> None:
-    unknown = [p for p in patterns if not selector_matches_any(p)]
-    if unknown:
-        raise click.BadParameter(
-            f"no rule matches {', '.join(unknown)} (see: sipauth rules)", param_hint=option
-        )
 
 
 # -- progress -------------------------------------------------------------------------------------
@@ -362,10 +354,13 @@ def analyze_command(  # click passes every option by keyword
     config = _load_config(config_path)
     selected = _split_list(select) or config.select
     ignored = _split_list(ignore) or config.ignore
-    if select:
-        _check_selectors("--select", selected or ())
-    if ignore:
-        _check_selectors("--ignore", ignored)
+    try:
+        if select:
+            check_selectors("--select", selected or ())
+        if ignore:
+            check_selectors("--ignore", ignored)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
     threshold_name = fail_on or config.fail_on or "error"
     threshold = None if threshold_name == "never" else Severity(threshold_name)
     try:

@@ -153,7 +153,7 @@ def _parse(path: Path, where: str, table: dict[str, Any]) -> Config:
         label = f"{path}: {where} {raw_key}"
         if key in ("select", "ignore"):
             patterns = _string_list(label, value)
-            _check_selectors(label, patterns)
+            check_selectors(label, patterns)
             if key == "select":
                 select = patterns
             else:
@@ -236,7 +236,11 @@ def _string_list(label: str, value: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if v.strip())
 
 
-def _check_selectors(label: str, patterns: tuple[str, ...]) -> None:
+def check_selectors(label: str, patterns: tuple[str, ...]) -> None:
+    """Raise ConfigError naming every ``--select``/``--ignore`` pattern that matches no rule.
+
+    The one check for configuration files and the command line (which reports it as exit 2).
+    """
     unknown = [p for p in patterns if not selector_matches_any(p)]
     if unknown:
         raise ConfigError(f"{label}: no rule matches {', '.join(unknown)} (see: sipauth rules)")

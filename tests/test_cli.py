@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from sipauth_analyzer import cli as cli_module
+from sipauth_analyzer import config as config_module
 from sipauth_analyzer.cli import cli, main
 from sipauth_analyzer.report.rules_doc import rules_markdown
 from sipauth_analyzer.rules.registry import ALL_RULES
@@ -297,6 +299,14 @@ def test_credentials_file_and_wordlist(tmp_path, capsys):
     hits = json.loads(out)["weak_passwords"]
     assert [(h["username"], h["frame"], h["password"]) for h in hits] == [("alice", 3, None)]
     assert "wonderland-42" not in out
+
+
+def test_unknown_rule_selectors_are_one_check_for_cli_and_config(capsys):
+    code, _, err = run_main(["analyze", WRONG_PASSWORD, "--ignore", "SA999,SA1"], capsys)
+    # The message config files get (config.check_selectors), naming only the unknown pattern.
+    assert code == 2 and "--ignore: no rule matches SA999 (see: sipauth rules)" in err
+    assert "Traceback" not in err
+    assert cli_module.check_selectors is config_module.check_selectors  # one definition
 
 
 def test_credential_errors_exit_2(tmp_path, capsys):

@@ -4,9 +4,12 @@ Definitions (what each Metrics field counts):
 
 * ``requests`` — exchanges; ``challenged`` — exchanges with at least one 401/407 answer.
 * ``succeeded_after_auth`` — SUCCEEDED exchanges whose successful attempt carried credentials.
-* ``failed`` — *auth* failures: exchanges that presented credentials on some attempt and ended
-  REJECTED, FAILED or CHALLENGE_UNANSWERED. A 404 to a request that never authenticated is not
-  an auth failure.
+* ``failed`` — *auth* failures (:func:`is_auth_failure`, the one definition every report uses):
+  exchanges that entered digest authentication (were challenged, or presented credentials) and
+  ended REJECTED, FAILED, CHALLENGE_UNANSWERED or NO_RESPONSE. NO_RESPONSE counts: an
+  authenticated retry that is never answered is the "ghost call" of dropped UDP fragments, and
+  the caller sees a failed call. A 404 to, or silence after, a request that never touched
+  authentication is not an auth failure.
 * ``challenges_401`` / ``challenges_407`` — attempts answered by a 401 / 407 (a retransmitted
   challenge counts once). ``successes_2xx`` — exchanges whose last attempt got a 2xx.
 * ``auth_failures_per_hour`` — ``failed`` over the capture's duration (first to last message of
@@ -15,9 +18,11 @@ Definitions (what each Metrics field counts):
 * ``attempts_until_success`` — attempts (retransmissions excluded) in each SUCCEEDED exchange.
 * ``challenge_to_retry_ms`` — from a challenge's capture time to the first transmission of the
   attempt that answers it.
-* ``nonce_lifetime_s`` — the longest span between the first and the last request that used one
-  nonce and was answered with a final response other than 401/407 (the server kept accepting
-  it, RFC 7616 §3.3 / §3.5 nextnonce); None when no nonce was seen accepted.
+* ``nonce_lifetime_s`` — :class:`NonceLifetimes`, the one definition the rules use too: the
+  longest time from a nonce's issue (the 401/407 carrying it; the nonce's first use when that
+  challenge is not in the capture) to the last request using it that got a 2xx. Only a 2xx
+  proves the server still accepted the nonce (a 403 may be the very rejection of a stale one,
+  RFC 7616 §3.3 / §3.5 nextnonce). None when no nonce was seen accepted.
 * ``algorithms_offered`` / ``qop_offered`` — per Digest challenge in those 401/407s; an absent
   algorithm counts as "MD5" (RFC 7616 §3.3), an absent qop as "none" (RFC 2069 compatibility).
   ``algorithms_used`` / ``qop_used`` — the same from the attempts' Digest credentials.
@@ -27,11 +32,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sipauth_analyzer.correlate.model import AuthExchange, Metrics, Outcome, PeerPair
+from sipauth_analyzer.correlate.model import (
+    AuthExchange,
+    Metrics,
+    Outcome,
+    PeerPair,
+    Transaction,
+)
 
 MIN_DURATION_HOURS = 1.0 / 60.0
-AUTH_FAILURE_OUTCOMES = frozenset({Outcome.REJECTED, Outcome.FAILED, Outcome.CHALLENGE_UNANSWERED})
+# How an exchange that entered digest auth ends when auth did not get it through; see
+# is_auth_failure. SUCCEEDED and CANCELLED (the caller hung up) are not failures.
+AUTH_FAILURE_OUTCOMES = frozenset(
+    {Outcome.REJECTED, Outcome.FAILED, Outcome.CHALLENGE_UNANSWERED, Outcome.NO_RESPONSE}
+)
 CHALLENGE_STATUSES = frozenset({401, 407})
+# RFC 3261 §22.1: ACK and CANCEL cannot be challenged, so a 200 to a CANCEL that happens to
+# carry the INVITE's credentials proves nothing about the nonce.
+UNAUTHENTICATED_METHODS = frozenset({"ACK", "CANCEL"})
 NO_QOP = "none"
 DEFAULT_ALGORITHM = "MD5"
 
@@ -40,32 +58,97 @@ def _bump(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
 
-class _NonceSpans:
-    """First and last accepted use of each nonce."""
+def _carries_credentials(transaction: Transaction) -> bool:
+    headers = transaction.request.headers
+    return "authorization" in headers or "proxy-authorization" in headers
 
-    __slots__ = ("spans",)
+
+def is_auth_failure(exchange: AuthExchange) -> bool:
+    """Whether ``exchange`` is an auth failure — the one definition of "failed" in every report.
+
+    It must have entered digest authentication (challenged, or presenting credentials) and
+    ended without success: rejected, another final answer, a challenge left unanswered, or no
+    answer at all to its last attempt (the "ghost call": an authenticated retry lost in
+    dropped UDP fragments). A request that never touched auth and got a 404 or silence is not
+    an auth failure.
+    """
+    if exchange.outcome not in AUTH_FAILURE_OUTCOMES:
+        return False
+    return exchange.challenged or any(_carries_credentials(a) for a in exchange.attempts)
+
+
+class NonceLifetimes:
+    """Observed nonce lifetimes — the one definition metrics and rules (SA201) share.
+
+    Per (server IP, nonce) — a nonce only means something to the server that issued it,
+    RFC 7616 §3.3 — the earliest sign of the nonce (the 401/407 issuing it, or its first use
+    when that challenge is not in the capture) and the last request using it that got a 2xx.
+    A nonce's lifetime is the time between the two: a lower bound of the server's configured
+    lifetime (Kamailio ``nonce_expire``, AudioCodes NonceExpiry). Only a 2xx proves the nonce
+    was still accepted; a 403 or a new 401 may be the very rejection of a stale nonce.
+    Measured from the issuing challenge, like the retry delays the rules compare it with.
+    """
+
+    __slots__ = ("_first_seen", "_last_accepted")
 
     def __init__(self) -> None:
-        self.spans: dict[str, tuple[float, float]] = {}
+        self._first_seen: dict[tuple[str, str], float] = {}
+        self._last_accepted: dict[tuple[str, str], float] = {}
 
-    def add(self, nonce: str, time: float) -> None:
-        span = self.spans.get(nonce)
-        if span is None:
-            self.spans[nonce] = (time, time)
-        else:
-            self.spans[nonce] = (min(span[0], time), max(span[1], time))
+    def _seen(self, key: tuple[str, str], time: float) -> None:
+        first = self._first_seen.get(key)
+        if first is None or time < first:
+            self._first_seen[key] = time
+
+    def add(self, transaction: Transaction) -> None:
+        """Record the nonces ``transaction`` issues (in a 401/407) or uses (in credentials)."""
+        request = transaction.request
+        if request.method in UNAUTHENTICATED_METHODS:
+            return
+        server = transaction.server.ip
+        final = transaction.final
+        status = final.status if final is not None else None
+        if final is not None and status in CHALLENGE_STATUSES:
+            for challenge in final.challenges:
+                if challenge.nonce and challenge.scheme.lower() == "digest":
+                    self._seen((server, challenge.nonce), final.source.time)
+        accepted = status is not None and 200 <= status < 300
+        time = request.source.time
+        for credentials in request.credentials:
+            if not credentials.nonce or credentials.scheme.lower() != "digest":
+                continue
+            key = (server, credentials.nonce)
+            self._seen(key, time)
+            if accepted and time > self._last_accepted.get(key, float("-inf")):
+                self._last_accepted[key] = time
+
+    def merge(self, other: NonceLifetimes) -> None:
+        for key, time in other._first_seen.items():
+            self._seen(key, time)
+        for key, time in other._last_accepted.items():
+            if time > self._last_accepted.get(key, float("-inf")):
+                self._last_accepted[key] = time
 
     def longest(self) -> float | None:
-        if not self.spans:
-            return None
-        return max(last - first for first, last in self.spans.values())
+        """The longest lifetime of any accepted nonce, or None when no nonce got a 2xx."""
+        lifetimes = [last - self._first_seen[key] for key, last in self._last_accepted.items()]
+        return max(lifetimes) if lifetimes else None
+
+    def longest_by_server(self) -> dict[str, float]:
+        """Server IP → the longest lifetime of a nonce it accepted (servers with none absent)."""
+        out: dict[str, float] = {}
+        for (server, nonce), last in self._last_accepted.items():
+            lifetime = last - self._first_seen[(server, nonce)]
+            if lifetime > out.get(server, float("-inf")):
+                out[server] = lifetime
+        return out
 
 
-def _add_exchange(metrics: Metrics, nonces: _NonceSpans, exchange: AuthExchange) -> None:
+def _add_exchange(metrics: Metrics, nonces: NonceLifetimes, exchange: AuthExchange) -> None:
     metrics.requests += 1
-    any_credentials = False
     previous_challenge_time: float | None = None
     for attempt in exchange.attempts:
+        nonces.add(attempt)
         request = attempt.request
         if previous_challenge_time is not None:
             metrics.challenge_to_retry_ms.append(
@@ -74,16 +157,12 @@ def _add_exchange(metrics: Metrics, nonces: _NonceSpans, exchange: AuthExchange)
         previous_challenge_time = None
         final = attempt.final
         status = final.status if final is not None else None
-        headers = request.headers
-        if "authorization" in headers or "proxy-authorization" in headers:
-            any_credentials = True
+        if _carries_credentials(attempt):
             for credentials in request.credentials:
                 if credentials.scheme.lower() != "digest":
                     continue
                 _bump(metrics.algorithms_used, credentials.algorithm or DEFAULT_ALGORITHM)
                 _bump(metrics.qop_used, credentials.qop or NO_QOP)
-                if credentials.nonce and status is not None and status not in CHALLENGE_STATUSES:
-                    nonces.add(credentials.nonce, request.source.time)
         if final is not None and status in CHALLENGE_STATUSES:
             previous_challenge_time = final.source.time
             if status == 401:
@@ -101,10 +180,9 @@ def _add_exchange(metrics: Metrics, nonces: _NonceSpans, exchange: AuthExchange)
     if exchange.outcome is Outcome.SUCCEEDED:
         metrics.successes_2xx += 1
         metrics.attempts_until_success.append(len(exchange.attempts))
-        headers = exchange.last.request.headers
-        if "authorization" in headers or "proxy-authorization" in headers:
+        if _carries_credentials(exchange.last):
             metrics.succeeded_after_auth += 1
-    elif exchange.outcome in AUTH_FAILURE_OUTCOMES and any_credentials:
+    elif is_auth_failure(exchange):
         metrics.failed += 1
 
 
@@ -137,27 +215,25 @@ def compute_metrics(
     Overall sample lists are the pairs' lists concatenated in pair order.
     """
     by_pair: dict[PeerPair, Metrics] = {}
-    nonces_by_pair: dict[PeerPair, _NonceSpans] = {}
+    nonces_by_pair: dict[PeerPair, NonceLifetimes] = {}
     for exchange in exchanges:
         pair = PeerPair(client=exchange.client.ip, server=exchange.server.ip)
         metrics = by_pair.get(pair)
         if metrics is None:
             metrics = by_pair[pair] = Metrics()
-            nonces_by_pair[pair] = _NonceSpans()
+            nonces_by_pair[pair] = NonceLifetimes()
         _add_exchange(metrics, nonces_by_pair[pair], exchange)
     hours = 0.0
     if first_time is not None and last_time is not None:
         hours = max((last_time - first_time) / 3600.0, MIN_DURATION_HOURS)
     overall = Metrics()
-    overall_nonces = _NonceSpans()
+    overall_nonces = NonceLifetimes()
     for pair, metrics in by_pair.items():
-        spans = nonces_by_pair[pair]
-        metrics.nonce_lifetime_s = spans.longest()
+        nonces = nonces_by_pair[pair]
+        metrics.nonce_lifetime_s = nonces.longest()
         metrics.auth_failures_per_hour = metrics.failed / hours if hours else 0.0
         _merge(overall, metrics)
-        for nonce, (first, last) in spans.spans.items():
-            overall_nonces.add(nonce, first)
-            overall_nonces.add(nonce, last)
+        overall_nonces.merge(nonces)
     overall.nonce_lifetime_s = overall_nonces.longest()
     overall.auth_failures_per_hour = overall.failed / hours if hours else 0.0
     return by_pair, overall

@@ -10,6 +10,7 @@ selected has one passing case — some CI tools reject a report with no test cas
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from typing import TextIO
 
 from sipauth_analyzer.report.formats import Style
@@ -50,6 +51,13 @@ def _xml_safe(text: str) -> str:
     )
 
 
+def _by_code(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
+    grouped: dict[str, list[Finding]] = {}
+    for finding in findings:
+        grouped.setdefault(finding.code, []).append(finding)
+    return grouped
+
+
 def build_tree(report: ReportInput) -> ET.Element:
     options = report.runs[0].result.options if report.runs else None
     rules = selected_rules(options.select if options else None, options.ignore if options else ())
@@ -59,6 +67,8 @@ def build_tree(report: ReportInput) -> ET.Element:
         suite_name = _suite_name(run)
         suite = ET.SubElement(root, "testsuite", name=_xml_safe(suite_name))
         tests = failures = 0
+        findings_by_code = _by_code(run.findings)
+        known_by_code = _by_code(run.known)
         read_case = ET.SubElement(suite, "testcase", classname=_xml_safe(suite_name),
                                   name="capture read")
         tests += 1
@@ -72,10 +82,13 @@ def build_tree(report: ReportInput) -> ET.Element:
             case = ET.SubElement(suite, "testcase", classname=_xml_safe(suite_name),
                                  name=f"{meta.code} {meta.name}")
             tests += 1
-            findings = [f for f in run.findings if f.code == meta.code]
-            threshold = report.fail_on
-            failing = [f for f in findings if threshold is not None and f.severity >= threshold]
-            passing = [f for f in findings if f not in failing]
+            # One pass partitions by each finding's own severity (today always its rule's), where
+            # `f not in failing` compared dataclasses pairwise: quadratic on a storm.
+            failing: list[Finding] = []
+            passing: list[Finding] = []
+            for finding in findings_by_code.get(meta.code, ()):
+                at_threshold = report.fail_on is not None and finding.severity >= report.fail_on
+                (failing if at_threshold else passing).append(finding)
             if failing:
                 failures += 1
                 failure = ET.SubElement(
@@ -88,7 +101,7 @@ def build_tree(report: ReportInput) -> ET.Element:
                     type=f"{meta.code} {meta.severity.value}",
                 )
                 failure.text = _xml_safe("\n\n".join(_finding_text(f, report) for f in failing))
-            known = [f for f in run.known if f.code == meta.code]
+            known = known_by_code.get(meta.code, [])
             if passing or known:
                 out = ET.SubElement(case, "system-out")
                 texts = [_finding_text(f, report) for f in passing]

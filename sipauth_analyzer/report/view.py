@@ -24,18 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipauth_analyzer.correlate import compute_metrics
-from sipauth_analyzer.correlate.model import AuthExchange, Metrics, Outcome, PeerPair
+from sipauth_analyzer.correlate.metrics import is_auth_failure
+from sipauth_analyzer.correlate.model import AuthExchange, Metrics, PeerPair
 from sipauth_analyzer.pipeline import AnalysisResult
 from sipauth_analyzer.primitives import Endpoint, Note
 from sipauth_analyzer.rules.base import Finding, Severity
 from sipauth_analyzer.rules.registry import ALL_RULES, Rule
 from sipauth_analyzer.sip.message import SipMessage
-
-# Outcomes that mean a challenged request did not get through (NO_RESPONSE included: an
-# authenticated retry that is never answered is the "ghost call" of dropped UDP fragments).
-FAILED_OUTCOMES = frozenset(
-    {Outcome.REJECTED, Outcome.FAILED, Outcome.CHALLENGE_UNANSWERED, Outcome.NO_RESPONSE}
-)
 
 
 class ReportInputError(ValueError):
@@ -481,8 +476,8 @@ def challenge_ratio(metrics: Metrics) -> float | None:
 
 
 def failed_exchanges(exchanges: Iterable[AuthExchange]) -> list[AuthExchange]:
-    """Challenged exchanges that did not end in success (a 404 without auth is not ours)."""
-    return [e for e in exchanges if e.challenged and e.outcome in FAILED_OUTCOMES]
+    """Auth failures, by the definition the ``failed`` metric uses (``is_auth_failure``)."""
+    return [e for e in exchanges if is_auth_failure(e)]
 
 
 def rules_by_code() -> dict[str, Rule]:

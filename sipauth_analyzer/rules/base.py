@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +23,29 @@ if TYPE_CHECKING:
     from sipauth_analyzer.sip.message import SipMessage
 
 
+def _by_rank(
+    compare: Callable[[int, int], bool], symbol: str
+) -> Callable[[Severity, object], bool]:
+    """A comparison method of :class:`Severity` comparing ranks, not strings."""
+
+    def method(self: Severity, other: object) -> bool:
+        if not isinstance(other, Severity):
+            # Not NotImplemented: Python would then fall back to str's reflected comparison
+            # and order "warning" against "error" alphabetically — silently wrong.
+            raise TypeError(
+                f"{symbol!r} not supported between Severity and {type(other).__name__}"
+            )
+        return compare(self.rank, other.rank)
+
+    return method
+
+
 class Severity(enum.StrEnum):
     """How bad a finding is: ``error`` breaks auth, ``warning`` is a risk, ``info`` an observation.
 
-    Members compare by rank (``Severity.ERROR > Severity.WARNING``), not alphabetically.
+    Members compare by rank (``Severity.ERROR > Severity.WARNING``), not alphabetically. All
+    four comparisons are set here: ``functools.total_ordering`` would fill in none of them,
+    because ``str`` already defines them all, and ``ERROR > WARNING`` would compare strings.
     """
 
     INFO = "info"
@@ -36,28 +56,13 @@ class Severity(enum.StrEnum):
     def rank(self) -> int:
         return _SEVERITY_RANK[self]
 
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank < other.rank
-
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank <= other.rank
-
-    def __gt__(self, other: object) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank > other.rank
-
-    def __ge__(self, other: object) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank >= other.rank
+    __lt__ = _by_rank(operator.lt, "<")
+    __le__ = _by_rank(operator.le, "<=")
+    __gt__ = _by_rank(operator.gt, ">")
+    __ge__ = _by_rank(operator.ge, ">=")
 
 
-_SEVERITY_RANK: dict[Severity, int] = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+_SEVERITY_RANK: dict[Severity, int] = {severity: rank for rank, severity in enumerate(Severity)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +211,9 @@ def evidence(
         excerpt = redact_line(excerpt)
     limit = ctx.options.max_excerpt_chars
     if len(excerpt) > limit:
-        excerpt = excerpt[: limit - 1] + "…"
+        # The ellipsis takes one of the ``limit`` characters; a limit of 0 (or less) means no
+        # excerpt at all (a negative slice bound would keep almost everything).
+        excerpt = excerpt[: limit - 1] + "…" if limit > 0 else ""
     source = message.source
     return Evidence(
         frame=source.frame,

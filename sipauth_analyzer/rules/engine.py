@@ -3,7 +3,8 @@
 Selection is ruff-like: ``select`` / ``ignore`` take codes ("SA101"), code prefixes ("SA1",
 "SA") or names ("realm-mismatch"). A rule that fails on input it did not foresee is a bug,
 but must not lose the other rules' findings: its exception becomes a Note (kind
-``rule-failed``) and the run goes on.
+``rule-failed``) and the run goes on. A rule is stopped once it has given
+``max_findings_per_rule`` findings and has another (a ``rule-findings-limited`` note says so).
 """
 
 from __future__ import annotations
@@ -64,14 +65,19 @@ def run_rules(
     findings: list[Finding] = []
     for rule in selected_rules(select, ignore):
         emitted = 0
-        dropped = 0
+        limited = False
         try:
             for finding in rule.check(ctx):
-                if emitted < limit:
-                    findings.append(finding)
-                    emitted += 1
-                else:
-                    dropped += 1
+                if emitted >= limit:
+                    # Stop pulling: counting what the cap drops would mean building every
+                    # dropped finding (a challenge flood makes SA302 build ~80,000 findings to
+                    # keep 1,000; measured 0.48 s per 20,000 against 0.06 s stopping here). The
+                    # volume is in the metrics (challenged / failed), so the note says only
+                    # that there are more.
+                    limited = True
+                    break
+                findings.append(finding)
+                emitted += 1
         except Exception as error:  # a rule bug must not hide the other rules' findings
             if notes is not None:
                 notes.add(
@@ -82,12 +88,13 @@ def run_rules(
                         level=NoteLevel.ERROR,
                     )
                 )
-        if dropped and notes is not None:
+        if limited and notes is not None:
             notes.add(
                 Note(
                     kind="rule-findings-limited",
-                    detail=f"{rule.META.code} {rule.META.name}: {dropped} more findings not "
-                    f"shown (max_findings_per_rule={limit})",
+                    detail=f"{rule.META.code} {rule.META.name}: stopped after {limit} findings "
+                    f"(max_findings_per_rule={limit}); more were not shown or counted — the "
+                    "metrics give the volume",
                     level=NoteLevel.WARNING,
                 )
             )

@@ -12,6 +12,7 @@ import enum
 from collections import defaultdict
 from dataclasses import dataclass
 
+from sipauth_analyzer.correlate.metrics import NonceLifetimes
 from sipauth_analyzer.correlate.model import AuthExchange, Outcome, Transaction
 from sipauth_analyzer.rules.base import RuleContext
 from sipauth_analyzer.sip.message import SipMessage
@@ -115,27 +116,19 @@ def end_caveat(ctx: RuleContext, message: SipMessage) -> str:
 
 
 def nonce_lifetimes(ctx: RuleContext) -> dict[str, float]:
-    """Server IP → longest observed time between issuing a nonce and a 2xx to a request using it.
+    """Server IP → longest observed nonce lifetime (issue to the last 2xx to a request using it).
 
-    A lower bound of the server's real nonce lifetime (Kamailio ``nonce_expire``, AudioCodes
-    NonceExpiry): only what the capture proves was still accepted.
+    The same definition as the ``nonce lifetime`` metric (correlate.metrics.NonceLifetimes): a
+    lower bound of the server's real nonce lifetime (Kamailio ``nonce_expire``, AudioCodes
+    NonceExpiry), only what the capture proves was still accepted.
     """
     cached = ctx.cache.get("nonce_lifetimes")
     if isinstance(cached, dict):
         return cached
-    lifetimes: dict[str, float] = {}
+    observed = NonceLifetimes()
     for transaction in ctx.correlation.transactions:
-        final = transaction.final
-        if final is None or final.status is None or not 200 <= final.status < 300:
-            continue
-        for credentials in digest_credentials(transaction.request):
-            seen = issued(ctx, transaction, credentials)
-            if seen is None:
-                continue
-            age = transaction.request.source.time - seen.response.source.time
-            server = transaction.server.ip
-            if age >= 0 and age > lifetimes.get(server, -1.0):
-                lifetimes[server] = age
+        observed.add(transaction)
+    lifetimes = observed.longest_by_server()
     ctx.cache["nonce_lifetimes"] = lifetimes
     return lifetimes
 

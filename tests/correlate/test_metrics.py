@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipauth_analyzer.correlate import CorrelateOptions, Outcome, PeerPair, correlate
+from sipauth_analyzer.correlate.metrics import is_auth_failure
 from tests.correlate.sipfactory import Flow, digest_challenge, digest_credentials
 
 A, B, SERVER = "10.0.0.1:5060", "10.0.0.5:5060", "10.0.0.2:5060"
@@ -98,7 +99,8 @@ def test_metrics_per_pair() -> None:
     assert a.auth_failures_per_hour == pytest.approx(1 / hours)
     assert a.attempts_until_success == [2, 1]
     assert a.challenge_to_retry_ms == pytest.approx([250.0, 500.0])
-    assert a.nonce_lifetime_s == pytest.approx(59.65)
+    # n1 issued by the 401 at 0.1, last accepted (200) on the refresh at 60.0.
+    assert a.nonce_lifetime_s == pytest.approx(59.9)
     assert a.algorithms_offered == {"MD5": 1, "SHA-256": 1}
     assert a.qop_offered == {"auth": 2, "auth-int": 1}
     assert a.algorithms_used == {"MD5": 2, "SHA-256": 1}
@@ -122,7 +124,7 @@ def test_overall_metrics() -> None:
     assert (overall.challenges_401, overall.challenges_407, overall.successes_2xx) == (3, 1, 2)
     assert overall.auth_failures_per_hour == pytest.approx(2 / (121.1 / 3600.0))
     assert overall.challenge_to_retry_ms == pytest.approx([250.0, 500.0, 900.0])
-    assert overall.nonce_lifetime_s == pytest.approx(59.65)
+    assert overall.nonce_lifetime_s == pytest.approx(59.9)
     assert overall.algorithms_offered == {"MD5": 3, "SHA-256": 1}
 
 
@@ -135,3 +137,47 @@ def test_short_capture_rate_uses_one_minute_floor() -> None:
     overall = correlate(flow.messages, CorrelateOptions()).overall
     assert overall.failed == 1
     assert overall.auth_failures_per_hour == pytest.approx(60.0)
+
+
+def _challenged_retry(flow: Flow, final: int | None, *, retry_at: float = 0.2) -> None:
+    """REGISTER → 401 → REGISTER with credentials → ``final`` (None: no answer at all)."""
+    r = flow.request("REGISTER", at=0.0)
+    flow.response(r, 401, challenge=digest_challenge("n1"), at=0.1)
+    r = flow.request(
+        "REGISTER", cseq=2, branch="z9hG4bK-2", auth=digest_credentials("n1"), at=retry_at
+    )
+    if final is not None:
+        flow.response(r, final, at=retry_at + 0.1)
+
+
+def test_an_unanswered_authenticated_retry_is_an_auth_failure() -> None:
+    # The "ghost call": the retry carrying credentials is lost (dropped UDP fragments).
+    flow = Flow()
+    _challenged_retry(flow, None)
+    flow.request("OPTIONS", call_id="keepalive", branch="z9hG4bK-9", at=5.0)  # capture goes on
+    result = correlate(flow.messages, CorrelateOptions())
+    ghost, keepalive = result.exchanges
+    assert (ghost.outcome, keepalive.outcome) == (Outcome.NO_RESPONSE, Outcome.NO_RESPONSE)
+    assert is_auth_failure(ghost)
+    # A plain request, never challenged, that got no answer is not an auth failure.
+    assert not is_auth_failure(keepalive)
+    assert result.overall.failed == 1
+
+
+def test_a_challenge_never_answered_is_an_auth_failure() -> None:
+    flow = Flow()
+    r = flow.request("REGISTER", at=0.0)
+    flow.response(r, 401, challenge=digest_challenge("n1"), at=0.1)
+    result = correlate(flow.messages, CorrelateOptions())
+    assert [e.outcome for e in result.exchanges] == [Outcome.CHALLENGE_UNANSWERED]
+    assert result.overall.failed == 1
+
+
+def test_a_rejected_nonce_has_no_lifetime() -> None:
+    # Only a 2xx proves the server accepted a nonce: a 403 to the only request using it
+    # leaves the lifetime unknown (shown "-" / null), not 0.0 s.
+    flow = Flow()
+    _challenged_retry(flow, 403, retry_at=30.0)
+    overall = correlate(flow.messages, CorrelateOptions()).overall
+    assert overall.failed == 1
+    assert overall.nonce_lifetime_s is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 
@@ -13,7 +14,7 @@ from sipauth_analyzer.primitives import REDACTED
 from sipauth_analyzer.report.formats import ReportFormat, reporter_for
 from sipauth_analyzer.report.json_report import SCHEMA_VERSION
 from sipauth_analyzer.report.view import ReportInput, build_report
-from sipauth_analyzer.rules.base import Severity
+from sipauth_analyzer.rules.base import Finding, Severity
 from sipauth_analyzer.rules.registry import ALL_RULES
 from tests.conftest import REPO_ROOT, SAMPLE_PCAPS_DIR
 from tests.report.conftest import render
@@ -152,6 +153,29 @@ def test_junit_has_a_case_per_rule_and_fails_only_at_the_threshold(shared_report
     assert sa401.find("failure") is None
     assert "SA401" in (sa401.findtext("system-out") or "")  # warning listed, not failed
     assert root.get("failures") == "2"
+
+
+def test_junit_partitions_findings_without_comparing_them(shared_report, monkeypatch):
+    # Was `f not in failing`: every finding compared with the failing ones, quadratic on a storm.
+    run = shared_report.runs[0]
+    sa303 = next(f for f in run.findings if f.code == "SA303")
+    copies = tuple(dataclasses.replace(sa303, message=f"copy {i}") for i in range(300))
+    storm = dataclasses.replace(
+        shared_report, runs=(dataclasses.replace(run, findings=run.findings + copies),)
+    )
+    comparisons = 0
+
+    def counting_eq(self: Finding, other: object) -> bool:
+        nonlocal comparisons
+        comparisons += 1
+        return self is other
+
+    monkeypatch.setattr(Finding, "__eq__", counting_eq)
+    root = ET.fromstring(render(storm, ReportFormat.JUNIT))
+    assert comparisons == 0
+    case = next(c for c in root.iter("testcase") if (c.get("name") or "").startswith("SA303"))
+    failure = case.find("failure")
+    assert failure is not None and (failure.get("message") or "").startswith("301 findings:")
 
 
 def test_junit_of_an_empty_run_still_has_one_passing_case():

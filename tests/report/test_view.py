@@ -188,3 +188,13 @@ def test_ladder_with_three_endpoints_and_long_names(invite):
     assert max(len(line) for line in lines) <= 80
     arrows = [line for line in lines if "INVITE" in line]
     assert arrows and all(("-->" in a or "<--" in a or ">|" in a) for a in arrows)
+
+
+def test_headline_and_metrics_agree_on_failed_for_a_ghost_call():
+    # The authenticated INVITE retry is never answered (its fragments were dropped): one auth
+    # failure, in the headline and in the metrics table alike.
+    result = analyze([str(SAMPLE_PCAPS_DIR / "fragmented-invite-ghost.pcap")])
+    report = build_report([(None, result)])
+    assert ", 1 failed — " in verdict(report)
+    assert report.overall().failed == 1
+    assert report.overall().nonce_lifetime_s is None  # no nonce was ever accepted

@@ -20,6 +20,7 @@ from sipauth_analyzer.rules.base import (
     RuleOptions,
     Severity,
     display_filter,
+    evidence,
     redact_line,
 )
 from sipauth_analyzer.rules.engine import run_rules, selected_rules
@@ -171,3 +172,52 @@ def test_rules_scale_linearly() -> None:
 
     small, large = run(500), run(2000)
     assert large < max(small, 0.01) * 12  # 4× the input: far from 16× (quadratic)
+
+
+def test_a_capped_rule_is_stopped_not_drained(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past the cap the engine stops pulling: it does not build every dropped finding to count it.
+    template = run_rules(correlation(_mixed()), select=["SA302"])[0]
+    pulled = 0
+
+    def flood(ctx: RuleContext) -> Iterator[Finding]:
+        nonlocal pulled
+        for _ in range(10_000):
+            pulled += 1
+            yield template
+
+    flooding = SimpleNamespace(
+        META=RuleMeta("SA998", "flood", Severity.ERROR, "s", "e", "r"), check=flood
+    )
+    monkeypatch.setattr(engine, "ALL_RULES", (flooding,))
+    notes = NoteSink()
+    found = run_rules(
+        correlation(_mixed()), RuleOptions(max_findings_per_rule=3), notes=notes
+    )
+    assert len(found) == 3
+    assert pulled == 4  # the three kept and the one that shows there are more
+    assert [n.kind for n in notes.notes] == ["rule-findings-limited"]
+    assert "SA998 flood: stopped after 3 findings" in notes.notes[0].detail
+
+
+def test_severity_comparisons_are_by_rank_in_every_direction() -> None:
+    assert Severity.ERROR > Severity.WARNING > Severity.INFO
+    assert Severity.ERROR >= Severity.ERROR >= Severity.WARNING
+    assert Severity.INFO <= Severity.INFO <= Severity.WARNING
+    assert not Severity.WARNING > Severity.ERROR  # alphabetically "warning" > "error"
+    assert sorted([Severity.ERROR, Severity.INFO, Severity.WARNING]) == list(Severity)
+    assert [s.value for s in Severity] == ["info", "warning", "error"]
+    assert Severity("warning") is Severity.WARNING and Severity.ERROR == "error"
+    # Against a plain string the order would silently be alphabetical: refuse instead.
+    with pytest.raises(TypeError):
+        assert Severity.ERROR > "warning"
+
+
+@pytest.mark.parametrize(("limit", "expected_length"), [(0, 0), (1, 1), (2, 2), (10, 10)])
+def test_small_excerpt_limits_truncate(limit: int, expected_length: int) -> None:
+    corr = correlation(_mixed())
+    challenge = next(m for m in corr.messages if m.status == 401)
+    ctx = RuleContext(corr, RuleOptions(max_excerpt_chars=limit))
+    excerpt = evidence(ctx, challenge, ["WWW-Authenticate"]).excerpt
+    assert len(excerpt) == expected_length
+    if limit:
+        assert excerpt.endswith("…")
