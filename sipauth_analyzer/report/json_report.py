@@ -336,5 +336,32 @@ def build_document(report: ReportInput) -> dict[str, Any]:
 
 
 def render(report: ReportInput, out: TextIO, style: Style) -> None:
-    json.dump(build_document(report), out, indent=2, ensure_ascii=False)
-    out.write("\n")
+    """The document, one top-level key per line and one list item (exchange, finding, note…)
+    per line.
+
+    ``json.dump(indent=...)`` runs Python's pure-Python encoder: on an auth storm it took
+    longer than the analysis itself. Encoding each item with the C encoder (no indent) is 4-5×
+    faster, and an item per line still diffs and greps well.
+    """
+    document = build_document(report)
+    out.write("{\n")
+    last = len(document) - 1
+    for index, (key, value) in enumerate(document.items()):
+        out.write(f"  {_compact(key)}: ")
+        if isinstance(value, list) and value:
+            out.write("[\n")
+            for position, item in enumerate(value):
+                out.write(",\n    " if position else "    ")
+                out.write(_compact(item))
+            out.write("\n  ]")
+        else:
+            out.write(_compact(value))
+        out.write(",\n" if index < last else "\n")
+    out.write("}\n")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+
+
+def _compact(value: Any) -> str:
+    return _ENCODER.encode(value)

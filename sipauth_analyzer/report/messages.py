@@ -40,9 +40,21 @@ def note_record(note: Note) -> dict[str, Any]:
     }
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+
+
 def write_json(messages: Sequence[SipMessage], out: TextIO) -> None:
-    json.dump([message_record(m) for m in messages], out, indent=1, ensure_ascii=False)
-    out.write("\n")
+    """A JSON array, one message per line: each encoded by the C encoder, written as it goes
+    (``json.dump(indent=...)`` would use the pure-Python encoder and build it all first)."""
+    if not messages:
+        out.write("[]\n")
+        return
+    out.write("[\n")
+    last = len(messages) - 1
+    for index, message in enumerate(messages):
+        out.write(_ENCODER.encode(message_record(message)))
+        out.write(",\n" if index < last else "\n")
+    out.write("]\n")
 
 
 def format_flags(message: SipMessage) -> str:
