@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sipauth_analyzer.capture.model import FLAG_HEP, FLAG_INCOMPLETE
 from sipauth_analyzer.correlate.model import AuthExchange, Correlation
 from sipauth_analyzer.primitives import Endpoint, redact_secrets
 
@@ -292,6 +293,9 @@ def unique_messages(messages: Iterable[SipMessage]) -> list[SipMessage]:
     return out
 
 
+_NOT_DISSECTED_BY_WIRESHARK = frozenset({FLAG_INCOMPLETE, FLAG_HEP})
+
+
 def make_finding(
     ctx: RuleContext,
     meta: RuleMeta,
@@ -317,6 +321,9 @@ def make_finding(
     # Frame numbers restart in each file: a filter naming frames of two files would select
     # the wrong packets in both, so a finding spanning files filters by Call-ID only.
     single_file = len({m.source.file for m in msgs}) <= 1
+    # Wireshark does not dissect as SIP a datagram missing fragments, nor SIP inside HEP: a
+    # sip.Call-ID clause would hide exactly those frames, so they are selected by number alone.
+    dissected = all(not (m.source.flags & _NOT_DISSECTED_BY_WIRESHARK) for m in msgs)
     return Finding(
         code=meta.code,
         name=meta.name,
@@ -327,7 +334,9 @@ def make_finding(
         client=client,
         server=server,
         evidence=tuple(items),
-        display_filter=display_filter(call_ids, frames if single_file else ()),
+        display_filter=display_filter(
+            call_ids if dissected or not single_file else (), frames if single_file else ()
+        ),
         fingerprint=fingerprint(meta.code, client, server, keys),
         exchange_ids=tuple(sorted({e.id for e in exchanges})),
     )
