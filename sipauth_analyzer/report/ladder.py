@@ -6,6 +6,19 @@ username). The digest ``response`` and ``cnonce`` are never shown, whatever ``--
 says: a ladder is for reading the flow, and those two values are what an offline password
 guess needs (RFC 7616 §5.1).
 
+Retransmissions are collapsed: the first transmission keeps its row and its auth summary, and
+every later copy of it (between the same two endpoints) is folded into ONE row at the first
+copy's place, listing every copy's frame number (so ``frame.number == N`` still finds each) and
+when the last one was sent, counted from the first transmission. Copies are found by
+correlation, not by comparing text: a request's copies are its transaction's
+``retransmissions`` (same branch, CSeq and direction, RFC 3261 §17.1.1.2 / §17.1.2.2); a
+response's copies are later responses of the same transaction with the same status and To tag
+(a server resends its final response for each request copy, §17.2.1 / §17.2.2). Lone copies
+whose first transmission is not in the ladder keep a row of their own, marked ``(retr.)``.
+
+The ``+time`` column is the time since the previous message *of the ladder*, hidden copies
+included, so a response after several copies shows how long the server took after the last one.
+
 Plain text only (no rich): the same lines go to the terminal, to Markdown code blocks and to
 ``sipauth flow``.
 """
@@ -15,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sipauth_analyzer.correlate import correlate
 from sipauth_analyzer.primitives import Endpoint
 from sipauth_analyzer.sip.message import SipMessage
 
@@ -32,7 +46,12 @@ class LadderRow:
     dst: int
     label: str  # "REGISTER", "401 Unauthorized"
     auth: str  # digest summary, "" when the message has no auth header
+    # A lone copy whose first transmission is not in this ladder.
     retransmission: bool = False
+    # A collapsed row: the frames of every retransmitted copy it stands for (``frame`` is the
+    # first), and the seconds from the first transmission to the last copy.
+    copies: tuple[int, ...] = ()
+    last_copy_after: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +59,7 @@ class Ladder:
     title: str
     endpoints: tuple[str, ...]  # column labels
     rows: tuple[LadderRow, ...]
-    omitted: int = 0  # rows beyond MAX_LADDER_ROWS
+    omitted: int = 0  # messages beyond MAX_LADDER_ROWS rows
 
 
 def _short(value: str | None, keep: int = NONCE_PREFIX) -> str:
@@ -98,8 +117,11 @@ def build_ladder(
 ) -> Ladder:
     """A ladder of ``messages`` (put in time order here); endpoints by first appearance.
 
-    ``name_endpoint`` labels a column (peer names); ``retransmissions`` holds the ``id()`` of
-    messages to mark as retransmitted copies.
+    ``name_endpoint`` labels a column (peer names). Retransmitted copies are found by
+    correlating ``messages`` and collapsed into one row per first transmission (see the module
+    docstring); ``retransmissions`` may add the ``id()`` of further messages known to be copies
+    (from the full capture's correlation) — those whose first transmission is not in
+    ``messages`` get a row of their own marked as retransmitted.
     """
     ordered = sorted(messages, key=lambda m: (m.source.time, m.source.frame))
     columns: list[Endpoint] = []
@@ -108,32 +130,101 @@ def build_ladder(
             if endpoint not in columns:
                 columns.append(endpoint)
     namer: Callable[[Endpoint], str] = name_endpoint or str
-    rows: list[LadderRow] = []
+    original_of = _originals(ordered)
+    by_id = {id(m): m for m in ordered}
+    rows: list[_RowDraft] = []
+    # (first transmission, file, src, dst) → its collapsed row.
+    collapsed: dict[tuple[int, str, Endpoint, Endpoint], _RowDraft] = {}
     previous: float | None = None
-    for message in ordered[:MAX_LADDER_ROWS]:
+    for message in ordered:
+        source = message.source
+        delta = 0.0 if previous is None else source.time - previous
+        previous = source.time
+        original = by_id.get(original_of.get(id(message), -1))
+        if original is not None:
+            key = (id(original), source.file, source.src, source.dst)
+            draft = collapsed.get(key)
+            if draft is not None:
+                draft.copies.append(message)
+                continue
+            draft = _RowDraft(message, delta, original=original)
+            draft.copies.append(message)
+            collapsed[key] = draft
+        else:
+            draft = _RowDraft(message, delta, lone_copy=id(message) in retransmissions)
+        rows.append(draft)
+    shown = rows[:MAX_LADDER_ROWS]
+    return Ladder(
+        title=title,
+        endpoints=tuple(str(namer(e)) for e in columns),
+        rows=tuple(d.row(columns) for d in shown),
+        omitted=sum(max(len(d.copies), 1) for d in rows[MAX_LADDER_ROWS:]),
+    )
+
+
+class _RowDraft:
+    """A row while copies are still being folded into it."""
+
+    __slots__ = ("copies", "delta", "lone_copy", "message", "original")
+
+    def __init__(
+        self,
+        message: SipMessage,
+        delta: float,
+        *,
+        original: SipMessage | None = None,
+        lone_copy: bool = False,
+    ) -> None:
+        self.message = message
+        self.delta = delta
+        self.original = original
+        self.lone_copy = lone_copy
+        self.copies: list[SipMessage] = []
+
+    def row(self, columns: list[Endpoint]) -> LadderRow:
+        message = self.message
         source = message.source
         label = (message.method or "?") if message.is_request else message.summary
         if message.is_request and message.credentials:
             label += " +auth"
-        rows.append(
-            LadderRow(
-                frame=source.frame,
-                time=source.time,
-                delta=0.0 if previous is None else source.time - previous,
-                src=columns.index(source.src),
-                dst=columns.index(source.dst),
-                label=label,
-                auth=auth_summary(message),
-                retransmission=id(message) in retransmissions,
-            )
+        copies = tuple(c.source.frame for c in self.copies)
+        return LadderRow(
+            frame=source.frame,
+            time=source.time,
+            delta=self.delta,
+            src=columns.index(source.src),
+            dst=columns.index(source.dst),
+            label=label,
+            # The first transmission's row already shows it; a copy carries the same headers.
+            auth="" if copies else auth_summary(message),
+            retransmission=self.lone_copy,
+            copies=copies,
+            last_copy_after=(
+                self.copies[-1].source.time - self.original.source.time
+                if self.original is not None and self.copies
+                else 0.0
+            ),
         )
-        previous = source.time
-    return Ladder(
-        title=title,
-        endpoints=tuple(str(namer(e)) for e in columns),
-        rows=tuple(rows),
-        omitted=max(0, len(ordered) - MAX_LADDER_ROWS),
-    )
+
+
+def _originals(ordered: Sequence[SipMessage]) -> dict[int, int]:
+    """``id()`` of each retransmitted copy → ``id()`` of its first transmission.
+
+    Taken from the correlation of the ladder's own messages: request copies are a transaction's
+    ``retransmissions`` (RFC 3261 §17.1.1.2, §17.1.2.2); a response is a copy when an earlier
+    response of the same transaction has the same status and To tag (§17.2.1, §17.2.2).
+    """
+    out: dict[int, int] = {}
+    for transaction in correlate(ordered).transactions:
+        for copy in transaction.retransmissions:
+            out[id(copy)] = id(transaction.request)
+        first_of: dict[tuple[int | None, str | None], SipMessage] = {}
+        for response in transaction.responses:
+            key = (response.status, response.to_tag)
+            first = first_of.setdefault(key, response)
+            if first is not response:
+                out[id(response)] = id(first)
+    return out
 
 
 def _positions(count: int, width: int) -> list[int]:
@@ -175,23 +266,100 @@ def render_text(ladder: Ladder, width: int = 80) -> list[str]:
     lines.append(header)
     lines.append(f"{'frame':>6} {'+time':>9}" + "".join(_lifelines(positions, width))[16:].rstrip())
     for row in ladder.rows:
-        lines.append(_arrow_line(row, positions, width))
-        if row.auth:
-            lo = min(positions[row.src], positions[row.dst])
-            hi = max(positions[row.src], positions[row.dst])
-            left = lo + 2
-            # Between the arrow's lifelines when there is room (wrapped), else to the edge.
-            room = hi - 1 - left if hi - lo >= 30 else width - left
-            for chunk in _wrap(row.auth, room, _AUTH_LINES):
-                line = _lifelines(positions, width)
-                line[left : left + len(chunk)] = list(chunk)
-                lines.append("".join(line[:width]).rstrip())
+        label = row.label + (" (retr.)" if row.retransmission else "")
+        under = row.auth
+        max_under = _AUTH_LINES
+        if row.copies:
+            # The longest wording that fits in the arrow; failing all, the frames go below it.
+            room = _arrow_room(row, positions, width)
+            variants = _copies_labels(row)
+            label = next((v for v in variants if len(v) <= room), None) or variants[-1]
+            # A single copy needs no list (its frame number is in the frame column) unless the
+            # arrow is too short even to say it is a retransmission.
+            if label == variants[-1] and (len(row.copies) > 1 or "(retr" not in _fit(label, room)):
+                under = f"retransmitted ×{len(row.copies)}: {_copies_detail(row)}"
+                max_under = _COPIES_LINES
+        lines.append(_arrow_line(row, label, positions, width))
+        if under:
+            lines.extend(_under_arrow(under, row, positions, width, max_under))
     if ladder.omitted:
         lines.append(f"… {ladder.omitted} more messages not shown")
     return lines
 
 
 _AUTH_LINES = 4  # lines an auth summary may wrap to under one arrow
+_COPIES_LINES = 6  # lines a list of retransmitted frames may wrap to under one arrow
+_MIN_UNDER_ROOM = 16  # narrower than this, text under an arrow starts at the first lifeline
+
+
+def _under_arrow(
+    text: str, row: LadderRow, positions: Sequence[int], width: int, max_lines: int
+) -> list[str]:
+    """``text`` wrapped between the arrow's lifelines when there is room, else to the edge."""
+    lo = min(positions[row.src], positions[row.dst])
+    hi = max(positions[row.src], positions[row.dst])
+    left = lo + 2
+    room = hi - 1 - left if hi - lo >= 30 else width - left
+    if room < _MIN_UNDER_ROOM:
+        # An arrow near the right edge of a crowded ladder: start at the first lifeline rather
+        # than drop the text (it may be the only place a retransmitted frame is named).
+        left = positions[0] + 2
+        room = width - left
+    out: list[str] = []
+    for chunk in _wrap(text, room, max_lines):
+        line = _lifelines(positions, width)
+        line[left : left + len(chunk)] = list(chunk)
+        out.append("".join(line[:width]).rstrip())
+    return out
+
+
+def frame_list(frames: Sequence[int]) -> str:
+    """``7, 9, 11`` — every frame stays typeable; runs of 3+ consecutive frames as ``7–9``."""
+    parts: list[str] = []
+    i = 0
+    while i < len(frames):
+        j = i
+        while j + 1 < len(frames) and frames[j + 1] == frames[j] + 1:
+            j += 1
+        if j - i >= 2:
+            parts.append(f"{frames[i]}–{frames[j]}")
+        else:
+            parts.extend(str(f) for f in frames[i : j + 1])
+        i = j + 1
+    return ", ".join(parts)
+
+
+def _since(seconds: float) -> str:
+    """``+15.5s`` / ``+500.5ms``: when the last copy went out, after the first transmission."""
+    if seconds < 1:
+        return f"+{max(seconds, 0.0) * 1000:.1f}ms"
+    return f"+{seconds:.1f}s"
+
+
+def _copies_detail(row: LadderRow) -> str:
+    return f"frames {frame_list(row.copies)}; last {_since(row.last_copy_after)}"
+
+
+def _copies_labels(row: LadderRow) -> list[str]:
+    """Wordings of a collapsed row's label, longest first; the last needs a line below it."""
+    count = f"×{len(row.copies)}"
+    frames = frame_list(row.copies)
+    last = _since(row.last_copy_after)
+    return [
+        f"{row.label} (retransmitted {count}: {_copies_detail(row)})",
+        f"{row.label} (retr. {count}: {_copies_detail(row)})",
+        f"{row.label} (retr. {count}: {frames}; last {last})",
+        f"{row.label} (retr. {count}: {frames})",
+        f"{row.label} (retr.)",
+    ]
+
+
+def _arrow_room(row: LadderRow, positions: Sequence[int], width: int) -> int:
+    """Characters a label may take in the row's arrow (see ``_arrow_line``)."""
+    a, b = positions[row.src], positions[row.dst]
+    if a == b:
+        return width - a - 1 - len("<-' ")
+    return abs(b - a) - 1 - 4 - 2
 
 
 def _letter(index: int) -> str:
@@ -242,12 +410,11 @@ def format_delta(seconds: float) -> str:
     return f"+{seconds:.3f}s"
 
 
-def _arrow_line(row: LadderRow, positions: Sequence[int], width: int) -> str:
+def _arrow_line(row: LadderRow, label: str, positions: Sequence[int], width: int) -> str:
     line = _lifelines(positions, width)
     prefix = f"{row.frame:>6} {format_delta(row.delta):>9}"
     line[: len(prefix)] = list(prefix)
     a, b = positions[row.src], positions[row.dst]
-    label = row.label + (" (retr.)" if row.retransmission else "")
     if a == b:
         # Same endpoint both ways (a loop back to itself): a short hook to the right.
         text = _fit(f"<-' {label}", width - a - 1)
@@ -278,7 +445,7 @@ def render_markdown(ladder: Ladder) -> list[str]:
             format_delta(row.delta),
             ladder.endpoints[row.src],
             ladder.endpoints[row.dst],
-            row.label + (" (retransmission)" if row.retransmission else ""),
+            _copies_labels(row)[0] if row.copies else _markdown_label(row),
             row.auth,
         ]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
@@ -286,6 +453,10 @@ def render_markdown(ladder: Ladder) -> list[str]:
         lines.append("")
         lines.append(f"… {ladder.omitted} more messages not shown")
     return lines
+
+
+def _markdown_label(row: LadderRow) -> str:
+    return row.label + (" (retransmission)" if row.retransmission else "")
 
 
 def _md_cell(text: str) -> str:
