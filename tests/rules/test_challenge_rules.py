@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from tests.rules.sipbuild import (
-    UNAUTHORIZED,
-    by_code,
-    codes,
-    creds,
-    exchange,
-    findings,
-    tail,
-    www,
-)
+from tests.rules import rule_scenarios
+from tests.rules.sipbuild import UNAUTHORIZED, by_code, codes, creds, exchange, findings, tail, www
 
 
 def test_sa101_realm_mismatch_fires_with_both_realms() -> None:
-    wires = exchange(
-        responses=[
-            (401, UNAUTHORIZED, [www(realm="SBC-PROD-01")]),
-            (403, "Forbidden", []),
-        ],
-        retries=[[creds(realm="genesys.com")]],
-    )
-    found = findings(wires)
+    found = findings(rule_scenarios.sa101_fires())
     assert codes(found) == ["SA101"]
     (finding,) = found
     assert finding.frames == (2, 3)
@@ -60,99 +45,48 @@ def test_sa101_fingerprint_ignores_frames_and_times() -> None:
 
 
 def test_sa102_sha256_challenge_answered_with_md5() -> None:
-    wires = exchange(
-        responses=[
-            (401, UNAUTHORIZED, [www(extra=', algorithm=SHA-256, qop="auth"')]),
-            (403, "Forbidden", []),
-        ],
-        retries=[[creds()]],  # no algorithm parameter: MD5
-    )
-    found = findings(wires)
+    found = findings(rule_scenarios.sa102_fires())  # the retry has no algorithm parameter: MD5
     assert codes(found) == ["SA102"]
     assert found[0].frames == (2, 3)
     assert "challenge offers SHA-256 but credentials use MD5" in found[0].message
 
 
 def test_sa102_sha256_only_challenge_never_answered() -> None:
-    wires = exchange(
-        responses=[(401, UNAUTHORIZED, [www(extra=', algorithm=SHA-256, qop="auth"')])],
-    ) + tail(10)
-    found = findings(wires)
+    found = findings(
+        rule_scenarios.unanswered((401, UNAUTHORIZED, [www(extra=rule_scenarios.SHA256_OFFER)]))
+    )
     assert codes(found) == ["SA102"]  # not also SA302: one verdict
     assert found[0].frames == (1, 2)
     assert "never answered" in found[0].message
 
 
 def test_sa102_does_not_fire_when_the_offered_algorithm_is_used() -> None:
-    wires = exchange(
-        responses=[
-            (
-                401,
-                UNAUTHORIZED,
-                [
-                    www(extra=', algorithm=SHA-256, qop="auth"'),
-                    www(nonce="n1b", extra=', algorithm=MD5, qop="auth"'),
-                ],
-            ),
-            (200, "OK", []),
-        ],
-        retries=[[creds(extra=', algorithm=SHA-256, qop=auth, nc=00000001, cnonce="c1"')]],
-    )
-    assert findings(wires) == []
+    assert findings(rule_scenarios.sa102_quiet()) == []
 
 
 def test_sa103_md5_chosen_when_sha256_offered_too() -> None:
-    wires = exchange(
-        responses=[
-            (
-                401,
-                UNAUTHORIZED,
-                [
-                    www(nonce="n1", extra=', algorithm=SHA-256, qop="auth"'),
-                    www(nonce="n2", extra=', algorithm=MD5, qop="auth"'),
-                ],
-            ),
-            (200, "OK", []),
-        ],
-        retries=[[creds(nonce="n2", extra=', algorithm=MD5, qop=auth, nc=00000001, cnonce="c1"')]],
-    )
-    found = findings(wires)
+    found = findings(rule_scenarios.sa103_fires())
     assert codes(found) == ["SA103"]
     assert found[0].frames == (2, 3)
     assert "MD5 / SHA-256" in found[0].message
 
 
 def test_sa104_qop_offered_but_not_used() -> None:
-    wires = exchange(
-        responses=[(401, UNAUTHORIZED, [www()]), (200, "OK", [])],
-        retries=[[creds(extra="")]],
-    )
-    found = findings(wires)
+    found = findings(rule_scenarios.sa104_fires())
     assert codes(found) == ["SA104"]
     assert found[0].frames == (2, 3)
 
 
 def test_sa104_does_not_fire_without_qop_in_the_challenge() -> None:
-    wires = exchange(
-        responses=[(401, UNAUTHORIZED, [www(extra="")]), (200, "OK", [])],
-        retries=[[creds(extra="")]],
-    )
-    assert findings(wires) == []
+    assert findings(rule_scenarios.sa104_quiet()) == []
 
 
 def test_sa105_qop_without_nc_and_unoffered_qop() -> None:
-    wires = exchange(
-        responses=[(401, UNAUTHORIZED, [www()]), (200, "OK", [])],
-        retries=[[creds(extra=', qop=auth, cnonce="c1"')]],
-    )
-    found = findings(wires)
+    found = findings(rule_scenarios.sa105_fires())
     assert codes(found) == ["SA105"]
     assert "qop=auth without nc" in found[0].message
-    wires = exchange(
-        responses=[(401, UNAUTHORIZED, [www()]), (200, "OK", [])],
-        retries=[[creds(extra=', qop=auth-int, nc=00000001, cnonce="c1"')]],
-    )
-    found = findings(wires)
+    unoffered = [creds(extra=', qop=auth-int, nc=00000001, cnonce="c1"')]
+    found = findings(rule_scenarios.register_challenged([www()], rule_scenarios.OK, unoffered))
     assert codes(found) == ["SA105"]
     assert "the challenge offered auth" in found[0].message
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from sipauth_analyzer.primitives import Endpoint
+from tests.rules import rule_scenarios
 from tests.rules.sipbuild import (
-    PROXY_REQUIRED,
-    UAC,
     UAS,
     UNAUTHORIZED,
     by_code,
@@ -13,22 +12,13 @@ from tests.rules.sipbuild import (
     creds,
     exchange,
     findings,
-    proxy_auth,
     tail,
     www,
 )
 
 
-def _loop(cycles: int, final: tuple[int, str, list[str]] | None) -> list:
-    responses = [(401, UNAUTHORIZED, [www(nonce=f"n{i}")]) for i in range(1, cycles + 1)]
-    if final is not None:
-        responses.append(final)
-    retries = [[creds(nonce=f"n{i}")] for i in range(1, len(responses))]
-    return exchange(responses=responses, retries=retries) + tail(30)
-
-
 def test_sa301_auth_loop_new_nonce_each_time() -> None:
-    found = findings(_loop(3, (403, "Forbidden", [])))
+    found = findings(rule_scenarios.sa301_fires())
     assert codes(found) == ["SA301", "SA303"]
     loop = by_code(found, "SA301")[0]
     assert loop.frames == (1, 2, 3, 4, 5, 6, 7, 8)
@@ -38,8 +28,8 @@ def test_sa301_auth_loop_new_nonce_each_time() -> None:
 
 
 def test_sa301_silent_at_the_limit_and_configurable() -> None:
-    assert "SA301" not in codes(findings(_loop(2, (403, "Forbidden", []))))
-    assert "SA301" in codes(findings(_loop(2, (403, "Forbidden", [])), max_challenge_cycles=1))
+    assert "SA301" not in codes(findings(rule_scenarios.sa301_quiet()))
+    assert "SA301" in codes(findings(rule_scenarios.sa301_quiet(), max_challenge_cycles=1))
 
 
 def test_sa301_loop_without_credentials() -> None:
@@ -53,8 +43,7 @@ def test_sa301_loop_without_credentials() -> None:
 
 
 def test_sa302_challenge_never_answered() -> None:
-    wires = exchange(responses=[(401, UNAUTHORIZED, [www(realm="pbx")])]) + tail(10)
-    found = findings(wires)
+    found = findings(rule_scenarios.sa302_fires())
     assert codes(found) == ["SA302"]
     assert found[0].frames == (1, 2)
     assert 'realm "pbx"' in found[0].message
@@ -69,12 +58,7 @@ def test_sa302_at_the_very_end_of_the_capture_carries_a_caveat_or_a_grace() -> N
 
 
 def test_sa303_credentials_rejected_names_the_user_not_the_password() -> None:
-    wires = exchange(
-        responses=[(407, PROXY_REQUIRED, [proxy_auth()]), (403, "Forbidden", [])],
-        retries=[[creds("Proxy-Authorization", user="trunk-7")]],
-        method="INVITE",
-    )
-    found = findings(wires)
+    found = findings(rule_scenarios.sa303_fires())
     assert codes(found) == ["SA303"]
     assert found[0].frames == (3, 4)
     assert 'username "trunk-7"' in found[0].message
@@ -85,31 +69,11 @@ def test_sa303_credentials_rejected_names_the_user_not_the_password() -> None:
 
 
 def test_sa303_silent_on_stale_rechallenge() -> None:
-    wires = exchange(
-        responses=[
-            (401, UNAUTHORIZED, [www(nonce="n1")]),
-            (401, UNAUTHORIZED, [www(nonce="n2", extra=', qop="auth", stale=true')]),
-            (200, "OK", []),
-        ],
-        retries=[[creds(nonce="n1")], [creds(nonce="n2")]],
-    )
-    assert codes(findings(wires)) == ["SA202"]
-
-
-def _ignored(count: int) -> list:
-    wires = []
-    for index in range(count):
-        wires += exchange(
-            t0=index * 5.0,
-            call_id=f"s{index}@x",
-            from_tag=f"t{index}",
-            responses=[(401, UNAUTHORIZED, [www(nonce=f"n{index}")])],
-        )
-    return wires + tail(count * 5.0 + 10)
+    assert codes(findings(rule_scenarios.sa303_quiet())) == ["SA202"]
 
 
 def test_sa304_challenge_storm() -> None:
-    found = findings(_ignored(4), storm_challenges_per_minute=3)
+    found = findings(rule_scenarios.sa304_fires(), storm_challenges_per_minute=3)
     storm = by_code(found, "SA304")
     assert len(storm) == 1
     assert storm[0].frames == (2, 4, 6, 8)
@@ -118,45 +82,24 @@ def test_sa304_challenge_storm() -> None:
 
 
 def test_sa304_silent_below_the_threshold() -> None:
-    assert "SA304" not in codes(findings(_ignored(3), storm_challenges_per_minute=3))
+    assert "SA304" not in codes(
+        findings(rule_scenarios.sa304_quiet(), storm_challenges_per_minute=3)
+    )
 
 
-EDGE = UAC
-SBC = UAS
+SBC = UAS  # the server; edge is the client (UAC)
 
 
 def test_sa305_inbound_auth_on_one_side_only() -> None:
-    outbound = exchange(
-        "INVITE",
-        call_id="out@edge",
-        responses=[(407, PROXY_REQUIRED, [proxy_auth()]), (200, "OK", [])],
-        retries=[[creds("Proxy-Authorization")]],
-        src=EDGE,
-        dst=SBC,
-    )
-    inbound = exchange(
-        "INVITE",
-        t0=5.0,
-        call_id="in@sbc",
-        responses=[(401, UNAUTHORIZED, [www(realm="edge")])],
-        src=SBC,
-        dst=EDGE,
-    )
-    found = findings(outbound + inbound + tail(20))
+    # Edge authenticates to the SBC, but the SBC's own INVITE to edge is challenged and ignored.
+    found = findings(rule_scenarios.sa305_fires())
     assert codes(found) == ["SA305"]  # and not SA302: one verdict
     assert found[0].frames == (5, 6)
     assert found[0].client == Endpoint(SBC.ip, SBC.port)
 
 
 def test_sa305_silent_without_authenticated_reverse_direction() -> None:
-    inbound = exchange(
-        "INVITE",
-        call_id="in@sbc",
-        src=SBC,
-        dst=EDGE,
-        responses=[(401, UNAUTHORIZED, [www(realm="edge")])],
-    )
-    assert codes(findings(inbound + tail(20))) == ["SA302"]
+    assert codes(findings(rule_scenarios.inbound_challenge(0.0) + tail(20))) == ["SA302"]
 
 
 def test_sa301_same_credentials_when_server_repeats_its_nonce() -> None:

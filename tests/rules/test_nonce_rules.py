@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.rules import rule_scenarios
 from tests.rules.sipbuild import (
     UNAUTHORIZED,
     by_code,
@@ -16,14 +17,7 @@ from tests.rules.sipbuild import (
 
 
 def test_sa201_stale_true_and_client_gives_up() -> None:
-    wires = exchange(
-        responses=[
-            (401, UNAUTHORIZED, [www(nonce="n1")]),
-            (401, UNAUTHORIZED, [www(nonce="n2", extra=', qop="auth", stale=true')]),
-        ],
-        retries=[[creds(nonce="n1")]],
-    ) + tail(10)
-    found = findings(wires)
+    found = findings(rule_scenarios.sa201_fires())
     assert codes(found) == ["SA201"]
     assert found[0].frames == (3, 4)
     assert "frame 4 says stale=true" in found[0].message
@@ -51,27 +45,9 @@ def test_sa201_retry_with_an_older_challenges_nonce() -> None:
     assert by_code(found, "SA303")[0].frames == (3, 4)
 
 
-def _reuse(t0: float, nonce: str, nc: str, call_id: str, cseq: int) -> list:
-    """A REGISTER refresh reusing ``nonce`` preemptively, accepted with 200."""
-    return exchange(
-        t0=t0,
-        call_id=call_id,
-        cseqs=[cseq],
-        uri="sip:198.51.100.20",
-        first_headers=[
-            creds(
-                nonce=nonce,
-                uri="sip:198.51.100.20",
-                extra=f', algorithm=MD5, opaque="op1", qop=auth, nc={nc}, cnonce="0a4f113b"',
-            )
-        ],
-        responses=[(200, "OK", [])],
-    )
-
-
 def test_sa201_retry_slower_than_the_observed_nonce_lifetime() -> None:
     # n1 is issued at 0.01 s and still accepted at 10 s: the lifetime is at least ~10 s.
-    lifetime = clean_register(0.0, call_id="a@x", nonce="n1") + _reuse(
+    lifetime = clean_register(0.0, call_id="a@x", nonce="n1") + rule_scenarios.preemptive_reuse(
         10.0, "n1", "00000002", "a@x", 3
     )
     slow = exchange(
@@ -104,33 +80,21 @@ def test_sa201_slow_retry_needs_a_meaningful_lifetime_sample() -> None:
 
 
 def test_sa202_stale_then_success_is_info() -> None:
-    wires = exchange(
-        first_headers=[creds(nonce="old-nonce")],
-        responses=[
-            (401, UNAUTHORIZED, [www(nonce="n1", extra=', qop="auth", stale=true')]),
-            (200, "OK", []),
-        ],
-        retries=[[creds(nonce="n1")]],
-    )
-    found = findings(wires)
+    found = findings(rule_scenarios.sa202_fires())
     assert codes(found) == ["SA202"]
     assert found[0].severity == "info"
     assert found[0].frames == (1, 2, 3)
 
 
 def test_sa201_and_sa202_silent_on_a_clean_exchange() -> None:
-    assert findings(clean_register()) == []
-
-
-def _refresh(nc: str) -> list:
-    return clean_register(0.0, call_id="reg@x", nonce="n1") + _reuse(30.0, "n1", nc, "reg@x", 3)
+    assert findings(rule_scenarios.sa201_quiet()) == []
 
 
 def test_sa203_nonce_reused_without_nc_increasing() -> None:
-    found = findings(_refresh("00000001"))
+    found = findings(rule_scenarios.sa203_fires())
     assert codes(found) == ["SA203"]
     assert found[0].frames == (3, 5)
 
 
 def test_sa203_silent_when_nc_increases() -> None:
-    assert findings(_refresh("00000002")) == []
+    assert findings(rule_scenarios.sa203_quiet()) == []

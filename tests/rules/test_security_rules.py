@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-from sipauth_analyzer.primitives import Endpoint
-from tests.rules.sipbuild import (
-    UNAUTHORIZED,
-    by_code,
-    codes,
-    creds,
-    exchange,
-    findings,
-    www,
-)
-
-ATTACKER = Endpoint("203.0.113.66", 5070)
-
-
-def _guesses(users: list[str], *, call_ids_differ: bool = True) -> list:
-    wires = []
-    for index, user in enumerate(users):
-        call_id = f"g{index}@attacker" if call_ids_differ else "same@attacker"
-        wires += exchange(
-            t0=index * 2.0,
-            step=0.01,
-            call_id=call_id,
-            from_tag=f"f{index}",
-            src=ATTACKER,
-            user=user,
-            user_agent="pjsip",
-            cseqs=[2 * index + 1, 2 * index + 2],
-            responses=[(401, UNAUTHORIZED, [www(nonce=f"n{index}")]), (403, "Forbidden", [])],
-            retries=[[creds(user=user, nonce=f"n{index}", response_hash=f"{index:032x}")]],
-        )
-    return wires
+from tests.rules import rule_scenarios
+from tests.rules.sipbuild import UNAUTHORIZED, by_code, codes, creds, exchange, findings, www
 
 
 def test_sa601_many_usernames_from_one_source() -> None:
-    found = findings(_guesses(["100", "101", "102", "103", "104"]))
+    found = findings(rule_scenarios.sa601_fires())
     brute = by_code(found, "SA601")
     assert len(brute) == 1
     assert brute[0].frames == (3, 4, 7, 8, 11, 12, 15, 16, 19, 20)
@@ -47,7 +18,7 @@ def test_sa601_many_usernames_from_one_source() -> None:
 
 
 def test_sa601_many_password_guesses_for_one_user() -> None:
-    found = findings(_guesses(["100"] * 10))
+    found = findings(rule_scenarios.guesses(["100"] * 10))
     brute = by_code(found, "SA601")
     assert len(brute) == 1
     assert "password guessing" in brute[0].message
@@ -64,23 +35,18 @@ def test_sa601_silent_for_one_misconfigured_device_looping_in_one_call_id() -> N
 
 
 def test_sa601_silent_below_thresholds() -> None:
-    assert "SA601" not in codes(findings(_guesses(["100", "101", "102", "103"])))
+    assert "SA601" not in codes(findings(rule_scenarios.sa601_quiet()))
 
 
 def test_sa602_known_scanner_user_agent() -> None:
-    wires = exchange(
-        "OPTIONS", src=ATTACKER, user_agent="friendly-scanner", responses=[(200, "OK", [])]
-    )
-    found = findings(wires)
+    found = findings(rule_scenarios.sa602_fires())
     assert codes(found) == ["SA602"]
     assert found[0].frames == (1,)
     assert 'known scanner "friendly-scanner"' in found[0].message
 
 
 def test_sa602_silent_for_ordinary_user_agents_and_configurable() -> None:
-    wires = exchange(
-        "OPTIONS", user_agent="Yealink SIP-T46S 66.86.0.15", responses=[(200, "OK", [])]
-    )
+    wires = rule_scenarios.sa602_quiet()
     assert findings(wires) == []
     assert codes(findings(wires, known_scanner_user_agents=("yealink",))) == ["SA602"]
 
@@ -91,7 +57,11 @@ def test_sa601_same_nonce_different_responses_proves_guessing_even_in_one_call_i
     responses = [(401, UNAUTHORIZED, [www(nonce=f"n{i}", extra="")]) for i in range(11)]
     retries = [[creds(nonce="n0", response_hash=f"{i:032x}", extra="")] for i in range(10)]
     wires = exchange(
-        responses=responses, retries=retries, step=0.05, src=ATTACKER, user_agent="pjsip"
+        responses=responses,
+        retries=retries,
+        step=0.05,
+        src=rule_scenarios.ATTACKER,
+        user_agent="pjsip",
     )
     found = findings(wires)
     assert codes(found) == ["SA601"]  # the loop and stale-nonce advice are not for attackers

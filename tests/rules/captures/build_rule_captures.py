@@ -4,8 +4,9 @@ Run from the repository root::
 
     .venv/bin/python -m tests.rules.captures.build_rule_captures [OUT_DIR]
 
-The scenarios live in scenarios.py (the wire lists of the rule tests); pcap_writer.py turns
-each into Ethernet/IPv4/UDP-or-TCP packets. Nothing is random and no clock is read, so
+The scenarios are the rule tests' own (tests/rules/rule_scenarios.py, listed with their
+expected findings in scenarios.py); pcap_writer.py turns each into Ethernet/IPv4/UDP-or-TCP
+packets. Nothing is random and no clock is read, so
 rerunning reproduces the committed files byte for byte (tests/rules/test_rule_captures.py
 checks that). README.md and the SA603 wordlist are written too, from the same scenarios.
 """
@@ -32,7 +33,7 @@ Built by `build_rule_captures.py` — run
 never edit these files by hand. Each rule in
 `sipauth_analyzer/rules/registry.py` has `CODE-name.fires.pcap` and `CODE-name.quiet.pcap`;
 `tests/rules/test_rule_captures.py` runs the whole pipeline over every file and asserts exactly
-these findings. Scenarios come from the rule tests (`scenarios.py`); packets are
+these findings. Scenarios are the rule tests' own (`../rule_scenarios.py`); packets are
 Ethernet/IPv4/UDP (IP-fragmented where a message exceeds the MTU or the scenario says so) or
 TCP with a three-way handshake. Addresses: 192.0.2.10:5060 (client), 198.51.100.20:5060
 (server), 203.0.113.66:5070 (attacker).
