@@ -3,12 +3,15 @@
 Every function here takes header text as captured (possibly hostile) and never raises: a
 value it cannot make sense of gives ``None`` (or an empty list). No regular expression used
 here can backtrack: each is a single character class, so matching is linear in the input.
-Quote and angle-bracket awareness is done by explicit scanning, with a fast path when the
-value holds no ``"`` (the common case), because these run for every message in a storm.
+Quote and angle-bracket awareness lives in one scanner, ``scan_outside_quotes``, which jumps
+from one structural character to the next instead of stepping through every character; the
+callers still take a fast path when the value holds no ``"`` (the common case), because these
+run for every message in a storm.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 # RFC 3261 §25.1 token (the same set as RFC 7230 tchar, minus the characters 3261 omits:
@@ -59,43 +62,102 @@ def _escaped_end(text: str) -> bool:
     return backslashes % 2 == 1
 
 
+# RFC 3261 §25.1 quoted-string, from its opening quote through its closing one: a backslash
+# (quoted-pair) makes the next character, any character, literal. Possessive quantifiers
+# (Python 3.11) everywhere below: nothing is ever given back, so a string that never closes
+# costs one linear pass, not a backtracking search.
+_QUOTED = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+# Inside <...>: everything up to the next bracket or a quoted-string that does not close.
+_BRACKETED_RUN_RE = re.compile(rf'(?:[^"<>]++|{_QUOTED})*+', re.DOTALL)
+# scan_outside_quotes compiles one top-level pattern per (stop characters, bracket mode); the
+# callers pass literals, so only a handful ever exist.
+MAX_SCAN_PATTERNS = 16
+# Returned by scan_outside_quotes when the value ends inside a quoted-string that never closes.
+UNTERMINATED_QUOTE = -1
+
+
+@functools.lru_cache(maxsize=MAX_SCAN_PATTERNS)
+def _top_level_run_re(stop_chars: str, angle_brackets: bool) -> re.Pattern[str]:
+    """Everything up to the next stop character, ``<`` (in bracket mode) or unclosed quote."""
+    structural = '"' + ("<" if angle_brackets else "") + stop_chars
+    special = "".join(re.escape(char) for char in structural)
+    return re.compile(rf"(?:[^{special}]++|{_QUOTED})*+", re.DOTALL)
+
+
+# The stop sets the SIP stage scans for, built at import under names so that
+# tests/fuzz/test_safety.py finds each one and runs it through its pathological inputs; the
+# cache above then serves them to scan_outside_quotes.
+_RUN_TO_COMMA_RE = _top_level_run_re(",", False)  # digest.py: recovery after junk
+_RUN_TO_OPEN_ANGLE_RE = _top_level_run_re("<", False)  # name_addr_uri: past the display name
+_RUN_TO_COMMA_OUTSIDE_ANGLES_RE = _top_level_run_re(",", True)  # split_commas
+_RUN_TO_SEMICOLON_OUTSIDE_ANGLES_RE = _top_level_run_re(";", True)  # header_param
+_RUN_TO_SEMICOLON_OR_COMMA_OUTSIDE_ANGLES_RE = _top_level_run_re(";,", True)  # _params_part
+
+
+def scan_outside_quotes(
+    value: str, start: int, stop_chars: str, *, angle_brackets: bool = False
+) -> int:
+    """Index of the first character of ``stop_chars`` at or after ``start`` that is outside
+    every quoted-string (and, with ``angle_brackets``, outside every ``<...>``).
+
+    Quoted-strings honour backslash escapes (RFC 3261 §25.1 quoted-pair); outside them a
+    backslash is an ordinary character. With ``angle_brackets`` the brackets nest and a stray
+    ``>`` is ignored; without it ``<`` may itself be a stop character. ``"`` always opens a
+    quoted-string, so it cannot be a stop character. Returns ``len(value)`` when no stop
+    character is found, and ``UNTERMINATED_QUOTE`` when the value ends inside a quoted-string
+    that never closes (a stop character may be hidden in it). Linear in ``len(value)``: every
+    pass of the loop consumes at least one character.
+    """
+    top_level_run = _top_level_run_re(stop_chars, angle_brackets)
+    length = len(value)
+    index = start
+    while True:
+        run = top_level_run.match(value, index)  # never None: a run may be empty
+        index = run.end() if run else index
+        if index >= length:
+            return length
+        char = value[index]
+        if char == '"':
+            return UNTERMINATED_QUOTE
+        if char != "<" or not angle_brackets:
+            return index
+        angle_depth = 0
+        while True:
+            if value[index] == "<":
+                angle_depth += 1
+            else:
+                angle_depth -= 1
+            index += 1
+            if angle_depth == 0:
+                break
+            run = _BRACKETED_RUN_RE.match(value, index)
+            index = run.end() if run else index
+            if index >= length:
+                return length
+            if value[index] == '"':
+                return UNTERMINATED_QUOTE
+
+
 def _split_top_level(value: str, separator: str, stop_at_comma: bool = False) -> list[str]:
     """Split on ``separator`` outside double quotes and ``<...>`` (quote-aware, escape-aware).
 
     With ``stop_at_comma`` the scan ends at the first top-level comma (the end of one value of
-    a comma-separated list header).
+    a comma-separated list header). An unterminated quoted-string runs to the end of the value.
     """
+    stop_chars = separator + "," if stop_at_comma else separator
     parts: list[str] = []
     start = 0
-    in_quote = False
-    angle_depth = 0
-    index = 0
     length = len(value)
-    while index < length:
-        char = value[index]
-        if in_quote:
-            if char == "\\":
-                index += 2
-                continue
-            if char == '"':
-                in_quote = False
-        elif char == '"':
-            in_quote = True
-        elif char == "<":
-            angle_depth += 1
-        elif char == ">":
-            if angle_depth:
-                angle_depth -= 1
-        elif angle_depth == 0:
-            if char == separator:
-                parts.append(value[start:index])
-                start = index + 1
-            elif stop_at_comma and char == ",":
-                parts.append(value[start:index])
-                return parts
-        index += 1
-    parts.append(value[start:])
-    return parts
+    while True:
+        # Every stop is at top level, so scanning on from just after it starts in a clean state.
+        stop = scan_outside_quotes(value, start, stop_chars, angle_brackets=True)
+        if not 0 <= stop < length:
+            parts.append(value[start:])
+            return parts
+        parts.append(value[start:stop])
+        if value[stop] != separator:
+            return parts
+        start = stop + 1
 
 
 def split_commas(value: str) -> list[str]:
@@ -161,25 +223,11 @@ def name_addr_uri(value: str) -> str | None:
     """
     if '"' in value:
         # Skip a quoted display name: it may legally contain "<" or ";".
-        index = 0
-        length = len(value)
-        in_quote = False
-        while index < length:
-            char = value[index]
-            if in_quote:
-                if char == "\\":
-                    index += 2
-                    continue
-                if char == '"':
-                    in_quote = False
-            elif char == '"':
-                in_quote = True
-            elif char == "<":
-                break
-            index += 1
-        if in_quote:
+        open_at = scan_outside_quotes(value, 0, "<")
+        if open_at == UNTERMINATED_QUOTE:
             return None
-        open_at = index if index < length else -1
+        if open_at == len(value):
+            open_at = -1
     else:
         open_at = value.find("<")
     if open_at >= 0:

@@ -8,10 +8,12 @@ import pytest
 
 from sipauth_analyzer.sip.grammar import (
     MAX_CSEQ,
+    UNTERMINATED_QUOTE,
     header_param,
     is_token,
     name_addr_uri,
     parse_cseq,
+    scan_outside_quotes,
     split_commas,
     unquote,
 )
@@ -172,3 +174,99 @@ def test_hostile_input_is_linear() -> None:
         name_addr_uri(value)
         parse_cseq(value)
     assert time.perf_counter() - started < 2.0
+
+
+class TestScanOutsideQuotes:
+    def test_finds_first_stop_character(self) -> None:
+        assert scan_outside_quotes("a;b,c", 0, ",;") == 1
+        assert scan_outside_quotes("a;b,c", 2, ",;") == 3
+
+    def test_no_stop_gives_length(self) -> None:
+        assert scan_outside_quotes("abc", 0, ",") == 3
+        assert scan_outside_quotes("", 0, ",") == 0
+
+    def test_stops_inside_quotes_are_skipped(self) -> None:
+        assert scan_outside_quotes('x="a,b", y', 0, ",") == 7
+
+    def test_escaped_quote_does_not_close_the_string(self) -> None:
+        value = r'"a\",b",c'
+        assert scan_outside_quotes(value, 0, ",") == 7
+
+    def test_escaped_backslash_then_quote_closes_it(self) -> None:
+        value = r'"a\\",b'
+        assert scan_outside_quotes(value, 0, ",") == 5
+
+    def test_backslash_outside_quotes_is_ordinary(self) -> None:
+        assert scan_outside_quotes(r"a\,b", 0, ",") == 2
+
+    def test_unterminated_quote(self) -> None:
+        assert scan_outside_quotes('a "b, c', 0, ",") == UNTERMINATED_QUOTE
+        assert scan_outside_quotes('"ends in a backslash\\', 0, ",") == UNTERMINATED_QUOTE
+        # A stop before the open quote is still found.
+        assert scan_outside_quotes('a, "b', 0, ",") == 1
+
+    def test_angle_brackets_nest_when_asked(self) -> None:
+        value = "<sip:a@b;x=<1,2>,3>;q=1, <sip:c>"
+        assert scan_outside_quotes(value, 0, ",", angle_brackets=True) == 23
+        assert scan_outside_quotes(value, 0, ",") == 13
+
+    def test_stray_close_bracket_is_ignored(self) -> None:
+        assert scan_outside_quotes("a>b,c", 0, ",", angle_brackets=True) == 3
+
+    def test_quotes_inside_brackets_still_count(self) -> None:
+        value = '<sip:a@b;x=">,">,c'
+        assert scan_outside_quotes(value, 0, ",", angle_brackets=True) == 16
+        assert scan_outside_quotes('<"a', 0, ",", angle_brackets=True) == UNTERMINATED_QUOTE
+
+    def test_unclosed_bracket_runs_to_the_end(self) -> None:
+        assert scan_outside_quotes("<sip:a,b", 0, ",", angle_brackets=True) == 8
+
+    def test_open_bracket_can_be_a_stop_without_bracket_mode(self) -> None:
+        assert scan_outside_quotes('"x <y>" <sip:a>', 0, "<") == 8
+
+    def test_agrees_with_a_character_by_character_reference(self) -> None:
+        alphabet = 'ab,;<>"\\ '
+        for length in range(7):
+            for number in range(len(alphabet) ** length):
+                chars = []
+                for _ in range(length):
+                    number, digit = divmod(number, len(alphabet))
+                    chars.append(alphabet[digit])
+                value = "".join(chars)
+                for angle in (False, True):
+                    expected = _reference_scan(value, ",;", angle)
+                    assert scan_outside_quotes(value, 0, ",;", angle_brackets=angle) == expected
+
+    def test_linear_on_long_hostile_values(self) -> None:
+        hostile = ['"' + "\\a" * 50_000, "<" * 100_000 + '"', '"x"' * 50_000, "\\" * 100_000]
+        started = time.perf_counter()
+        for value in hostile:
+            scan_outside_quotes(value, 0, ",", angle_brackets=True)
+            scan_outside_quotes(value, 0, ",")
+        assert time.perf_counter() - started < 1.0
+
+
+def _reference_scan(value: str, stops: str, angle_brackets: bool) -> int:
+    """The character-by-character loop the grammar used before scan_outside_quotes."""
+    in_quote = False
+    depth = 0
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if in_quote:
+            if char == "\\":
+                index += 2
+                continue
+            if char == '"':
+                in_quote = False
+        elif char == '"':
+            in_quote = True
+        elif angle_brackets and char == "<":
+            depth += 1
+        elif angle_brackets and char == ">":
+            if depth:
+                depth -= 1
+        elif depth == 0 and char in stops:
+            return index
+        index += 1
+    return UNTERMINATED_QUOTE if in_quote else len(value)
