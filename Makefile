@@ -37,7 +37,7 @@ unit: $(STAMP) tshark
 test: lint typecheck unit
 
 bench: $(STAMP) tshark
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --big
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz.campaign
