@@ -4,7 +4,9 @@ Grammar (RFC 7235 §2.1 / §4.1, RFC 7616 §3.3-§3.5, RFC 3261 §25.1 digest-cl
 value is a comma-separated mix of auth-schemes, their ``name=value`` auth-params and token68
 blobs. One value may hold several challenges (``Digest realm="a", nonce="1", Digest ...``): a
 new challenge starts wherever a token is *not* followed by ``=``. Parsing never raises; every
-irregularity is appended to the caller's ``problems`` list as a ``ParseProblem``.
+irregularity is appended to the caller's ``problems`` list as a ``ParseProblem``. The parsed
+objects live as long as their message, so they are built small: a fast-path object derives its
+``params`` from ``raw`` when asked, and repeated field values share one string (``_shared``).
 
 Arithmetic (RFC 2617 §3.2.2, RFC 7616 §3.4, RFC 8760 for SIP): HA1, HA2, the response and
 the RFC 7616 userhash for MD5, SHA-256 and SHA-512-256, each optionally ``-sess``. These are
@@ -17,9 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TypeVar, overload
 
 from sipauth_analyzer.primitives import redact_secrets
 from sipauth_analyzer.sip.grammar import UNTERMINATED_QUOTE, scan_outside_quotes
@@ -27,6 +29,12 @@ from sipauth_analyzer.sip.model import AuthHeader, Challenge, Credentials, Parse
 
 # A hostile header could otherwise add one problem per comma; the message keeps the first few.
 MAX_PROBLEMS_PER_VALUE = 8
+# Bounds of the tables that let repeated field values share one string object (``_shared``):
+# entries, the longest value admitted (so the table stays under ~1.5 MB whatever the capture
+# holds), and distinct ``qop`` spellings whose split list is kept.
+MAX_SHARED_VALUES = 4096
+MAX_SHARED_VALUE_LENGTH = 256
+MAX_SHARED_QOP_LISTS = 64
 
 # RFC 7230 §3.2.6 tchar: what auth-schemes and auth-param names are made of.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
@@ -46,7 +54,9 @@ _FAST_PARAM = rf"{_TCHARS}[ \t]*=[ \t]*{_FAST_VALUE}"
 _FAST_PARAMS = rf"{_FAST_PARAM}(?:[ \t]*,[ \t]*{_FAST_PARAM})*[ \t]*"
 _FAST_CHALLENGE_RE = re.compile(rf"[ \t]*({_TCHARS})[ \t]+(?={_FAST_PARAMS}\Z)")
 _FAST_PARAMS_RE = re.compile(rf"[ \t]*(?={_FAST_PARAMS}\Z)")
-_FAST_PAIR_RE = re.compile(rf"({_TCHARS})[ \t]*=[ \t]*({_FAST_VALUE})")
+# One parameter as (name, text inside the quotes, bare value): _FAST_VALUE with the quotes
+# outside the groups, so no value needs slicing after the match.
+_FAST_PAIR_RE = re.compile(rf'({_TCHARS})[ \t]*=[ \t]*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^,\s"]+))')
 _QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
 
 # Digest parameters that clients and servers send without a value by mistake; seen bare, they
@@ -58,6 +68,11 @@ _DIGEST_PARAM_NAMES = frozenset(
         "nextnonce", "rspauth",
     }
 )  # fmt: skip
+
+
+_SHARED_VALUES: dict[str, str] = {}
+_QOP_OPTIONS: dict[str, tuple[str, ...]] = {}
+_Built = TypeVar("_Built", Challenge, Credentials)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +149,13 @@ def _skip_to_comma(value: str, index: int) -> int:
     return len(value) if comma == UNTERMINATED_QUOTE else comma
 
 
-def _fast_items(value: str, params_only: bool) -> list[_AuthItem] | None:
+def _fast_fields(value: str, params_only: bool) -> tuple[str, int, dict[str, str]] | None:
     """The well-formed single-scheme case in three regex calls, or None to use the scanner.
 
-    Gives exactly what ``_scan_items`` would for the values it accepts (a property test
-    checks this); it declines duplicates, token68, several schemes and anything irregular,
-    because those need the scanner's rules and reports.
+    Returns the scheme, where it starts, and the parameters by lower-case name in header order.
+    Gives exactly what ``_scan_items`` would for the values it accepts (a property test checks
+    this); it declines duplicates, token68, several schemes and anything irregular, because
+    those need the scanner's rules and reports.
     """
     if params_only:
         head = _FAST_PARAMS_RE.match(value)
@@ -159,36 +175,49 @@ def _fast_items(value: str, params_only: bool) -> list[_AuthItem] | None:
             after = _skip_space(value, token68.end())
             if after >= len(value) or value[after] == ",":
                 return None
+    # (name, text inside the quotes, bare value): exactly one of the last two is non-empty,
+    # unless the value is an empty quoted-string, when both are "" and "" is its value.
     pairs = _FAST_PAIR_RE.findall(value, head.end())
-    # A list comprehension, not a generator, inside tuple(): measurably faster per message.
-    params = tuple(
-        [
-            (
-                name.lower(),
-                (_QUOTED_PAIR_RE.sub(r"\1", raw[1:-1]) if "\\" in raw else raw[1:-1])
-                if raw[:1] == '"'
-                else raw,
-            )
-            for name, raw in pairs
-        ]
-    )
-    if len({name for name, _ in params}) != len(params):
+    if "\\" in value:
+        fields = {
+            name.lower(): (_QUOTED_PAIR_RE.sub(r"\1", quoted) if "\\" in quoted else quoted)
+            if quoted
+            else bare
+            for name, quoted, bare in pairs
+        }
+    else:
+        fields = {name.lower(): quoted or bare for name, quoted, bare in pairs}
+    if len(fields) != len(pairs):  # RFC 7235 §2.2 duplicates: the scanner reports them
         return None
-    return [_AuthItem(scheme, params, None, scheme_start, len(value.rstrip(" \t")))]
+    return scheme, scheme_start, fields
 
 
-def _parse_items(
-    value: str, problems: list[ParseProblem], header: AuthHeader, *, params_only: bool
-) -> list[_AuthItem]:
-    """Schemes with their auth-params, by the fast path when it applies.
+def _fast_items(value: str, params_only: bool) -> list[_AuthItem] | None:
+    """``_fast_fields`` in the scanner's shape, for the test that the two agree."""
+    fast = _fast_fields(value, params_only)
+    if fast is None:
+        return None
+    scheme, scheme_start, fields = fast
+    return [_AuthItem(scheme, tuple(fields.items()), None, scheme_start, _trimmed_end(value))]
 
-    The problem log is made only for the scanner: the fast path has nothing to report, and
-    this runs for every auth header of every message in a storm.
+
+def _trimmed_end(value: str) -> int:
+    """Where a fast-path value's last parameter ends: the fast grammar allows trailing OWS."""
+    return len(value.rstrip(" \t"))
+
+
+def params_of_fast_path_value(raw: str) -> tuple[tuple[str, str], ...]:
+    """The ``params`` of a Challenge / Credentials built from the fast path, from its ``raw``.
+
+    ``raw`` is the value the fast path accepted minus leading and trailing OWS, which the fast
+    grammar ignores, so parsing it again gives the same parameters. The scanner stands behind
+    it so that the answer is defined for any text.
     """
-    fast = _fast_items(value, params_only)
+    fast = _fast_fields(raw, False)
     if fast is not None:
-        return fast
-    return _scan_items(value, _ProblemLog(problems, header.value), params_only=params_only)
+        return tuple(fast[2].items())
+    items = _scan_items(raw, _ProblemLog([], ""), params_only=False)
+    return items[0].params if items else ()
 
 
 def _scan_items(value: str, log: _ProblemLog, *, params_only: bool) -> list[_AuthItem]:
@@ -297,78 +326,136 @@ def _add_param(
     params.append((name, value))
 
 
-class _SharedSchemeFields(TypedDict):
-    """The fields ``Challenge`` and ``Credentials`` both have, by their constructor names."""
+@overload
+def _shared(value: str) -> str: ...
+@overload
+def _shared(value: None) -> None: ...
+@overload
+def _shared(value: str | None) -> str | None: ...
+def _shared(value: str | None) -> str | None:
+    """One string object per distinct value (bounded), for the fields that repeat.
 
-    header: AuthHeader
-    scheme: str
-    params: tuple[tuple[str, str], ...]
-    raw: str
-    realm: str | None
-    nonce: str | None
-    opaque: str | None
-    algorithm: str | None
+    Realm, algorithm, qop, nc, username and the scheme repeat in nearly every message of a
+    capture, and a challenge's nonce and opaque come back in the credentials that answer it;
+    each repeat shared saves 50-90 bytes for as long as the message lives. The table holds at
+    most MAX_SHARED_VALUES values of at most MAX_SHARED_VALUE_LENGTH characters and is emptied
+    when full: a value that keeps repeating is back in it at its next sighting.
+    """
+    if value is None:
+        return None
+    shared = _SHARED_VALUES.get(value)
+    if shared is not None:
+        return shared
+    if len(value) <= MAX_SHARED_VALUE_LENGTH:
+        if len(_SHARED_VALUES) >= MAX_SHARED_VALUES:
+            _SHARED_VALUES.clear()
+        _SHARED_VALUES[value] = value
+    return value
 
 
-def _schemes(
-    kind: AuthHeader, value: str, problems: list[ParseProblem]
-) -> Iterator[tuple[_SharedSchemeFields, Callable[[str], str | None]]]:
-    """Each scheme in one challenge or credentials header value: the shared fields, and a
-    lookup of its other parameters by lower-case name."""
-    for item in _parse_items(value, problems, kind, params_only=False):
-        lookup = dict(item.params).get  # names are unique: _add_param keeps the first
-        shared: _SharedSchemeFields = {
-            "header": kind,
-            "scheme": item.scheme,
-            "params": item.params,
-            "raw": value[item.start : item.end],
-            "realm": lookup("realm"),
-            "nonce": lookup("nonce"),
-            "opaque": lookup("opaque"),
-            "algorithm": lookup("algorithm"),
-        }
-        yield shared, lookup
+def _qop_options(qop: str | None) -> tuple[str, ...]:
+    """The split ``qop`` list of a challenge (RFC 7616 §3.3), one shared tuple per spelling."""
+    if not qop:
+        return ()
+    options = _QOP_OPTIONS.get(qop)
+    if options is None:
+        options = tuple(q for q in (p.strip() for p in qop.split(",")) if q)
+        if len(qop) <= MAX_SHARED_VALUE_LENGTH:
+            if len(_QOP_OPTIONS) >= MAX_SHARED_QOP_LISTS:
+                _QOP_OPTIONS.clear()
+            _QOP_OPTIONS[qop] = options
+    return options
+
+
+def _is_true(flag: str | None) -> bool:
+    return flag is not None and flag.strip().lower() == "true"
+
+
+def _challenge(
+    kind: AuthHeader,
+    scheme: str,
+    params: tuple[tuple[str, str], ...] | None,
+    raw: str,
+    fields: dict[str, str],
+) -> Challenge:
+    get = fields.get
+    return Challenge(
+        kind,
+        _shared(scheme),
+        params,
+        raw,
+        _shared(get("realm")),
+        _shared(get("nonce")),
+        _shared(get("opaque")),
+        _shared(get("algorithm")),
+        _qop_options(get("qop")),
+        _is_true(get("stale")),
+        _shared(get("domain")),
+    )
+
+
+def _credentials(
+    kind: AuthHeader,
+    scheme: str,
+    params: tuple[tuple[str, str], ...] | None,
+    raw: str,
+    fields: dict[str, str],
+) -> Credentials:
+    get = fields.get
+    # response and cnonce are unique to each request: sharing them would only churn the table.
+    return Credentials(
+        kind,
+        _shared(scheme),
+        params,
+        raw,
+        _shared(get("username")),
+        _shared(get("realm")),
+        _shared(get("nonce")),
+        _shared(get("uri")),
+        get("response"),
+        _shared(get("algorithm")),
+        get("cnonce"),
+        _shared(get("opaque")),
+        _shared(get("qop")),
+        _shared(get("nc")),
+        _is_true(get("userhash")),
+    )
+
+
+def _parse_schemes(
+    kind: AuthHeader,
+    value: str,
+    problems: list[ParseProblem],
+    build: Callable[
+        [AuthHeader, str, tuple[tuple[str, str], ...] | None, str, dict[str, str]], _Built
+    ],
+) -> list[_Built]:
+    """Each scheme in one challenge or credentials header value, built by ``build``.
+
+    On the fast path the object gets ``params=None``: it derives them from its ``raw`` when
+    asked (see ``params_of_fast_path_value``) instead of keeping a copy.
+    """
+    fast = _fast_fields(value, False)
+    if fast is not None:
+        scheme, scheme_start, fields = fast
+        return [build(kind, scheme, None, value[scheme_start : _trimmed_end(value)], fields)]
+    return [
+        # names are unique: _add_param keeps the first
+        build(kind, item.scheme, item.params, value[item.start : item.end], dict(item.params))
+        for item in _scan_items(value, _ProblemLog(problems, kind.value), params_only=False)
+    ]
 
 
 def parse_challenges(kind: AuthHeader, value: str, problems: list[ParseProblem]) -> list[Challenge]:
     """Every challenge in one WWW-Authenticate / Proxy-Authenticate header value."""
-    out: list[Challenge] = []
-    for shared, lookup in _schemes(kind, value, problems):
-        qop = lookup("qop")
-        stale = lookup("stale")
-        out.append(
-            Challenge(
-                **shared,
-                qop_options=tuple(q for q in (p.strip() for p in qop.split(",")) if q)
-                if qop
-                else (),
-                stale=stale is not None and stale.strip().lower() == "true",
-                domain=lookup("domain"),
-            )
-        )
-    return out
+    return _parse_schemes(kind, value, problems, _challenge)
 
 
 def parse_credentials(
     kind: AuthHeader, value: str, problems: list[ParseProblem]
 ) -> list[Credentials]:
     """Every set of credentials in one Authorization / Proxy-Authorization header value."""
-    out: list[Credentials] = []
-    for shared, lookup in _schemes(kind, value, problems):
-        userhash = lookup("userhash")
-        out.append(
-            Credentials(
-                **shared,
-                username=lookup("username"),
-                uri=lookup("uri"),
-                response=lookup("response"),
-                cnonce=lookup("cnonce"),
-                qop=lookup("qop"),
-                nc=lookup("nc"),
-                userhash=userhash is not None and userhash.strip().lower() == "true",
-            )
-        )
-    return out
+    return _parse_schemes(kind, value, problems, _credentials)
 
 
 def parse_authentication_info(value: str, problems: list[ParseProblem]) -> dict[str, str]:
@@ -377,8 +464,12 @@ def parse_authentication_info(value: str, problems: list[ParseProblem]) -> dict[
     Names are lower-cased (nextnonce, qop, rspauth, cnonce, nc); a repeated name keeps its
     first value.
     """
+    fast = _fast_fields(value, True)
+    if fast is not None:
+        return fast[2]
+    log = _ProblemLog(problems, AuthHeader.AUTHENTICATION_INFO.value)
     result: dict[str, str] = {}
-    for item in _parse_items(value, problems, AuthHeader.AUTHENTICATION_INFO, params_only=True):
+    for item in _scan_items(value, log, params_only=True):
         for name, param_value in item.params:
             result.setdefault(name, param_value)
     return result
