@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
@@ -26,6 +26,7 @@ from sipauth_analyzer.rules.base import Finding, RuleOptions
 from sipauth_analyzer.rules.engine import run_rules
 from sipauth_analyzer.sip.message import SipMessage, parse_message
 from sipauth_analyzer.sip.model import ParseProblem
+from sipauth_analyzer.sip.parser import ANALYSIS_PARSE_OPTIONS, SipParseOptions
 from sipauth_analyzer.verify import (
     VERIFICATIONS_CACHE_KEY,
     WEAK_PASSWORDS_CACHE_KEY,
@@ -150,8 +151,12 @@ def iter_sip(
     tls_keylog: str | None = None,
     decode_as: Sequence[str] = (),
     read_progress: Callable[[int], None] | None = None,
+    parse_options: SipParseOptions | None = None,
 ) -> Iterator[SipMessage]:
     """Parse every captured message, turning unparseable ones and oddities into notes.
+
+    ``parse_options`` None parses in full (every header, body and payload kept); ``analyze``
+    passes the analysis profile (sip/parser.py ANALYSIS_PARSE_OPTIONS).
 
     Repeated notes are capped by ``sink`` itself (see :class:`NoteSink`); whoever made the
     sink closes it once every stage is done.
@@ -179,7 +184,7 @@ def iter_sip(
                     file=captured.file,
                 )
             )
-        parsed = parse_message(captured)
+        parsed = parse_message(captured, parse_options)
         if isinstance(parsed, ParseProblem):
             sink.add(_problem_note(captured, parsed))
             continue
@@ -214,21 +219,12 @@ def read_sip(
         tls_keylog=tls_keylog,
         decode_as=decode_as,
     )
-    messages = in_capture_order(stream, stats)
+    # Both engines yield in capture order (file by file, then Wireshark frame number): the
+    # native reader restores it with a bounded reorder buffer (capture.reader.ReorderBuffer),
+    # tshark prints each message in the frame that completes it, frame after frame.
+    messages = list(stream)
     sink.close()
     return SipRead(messages=messages, notes=sink.notes, stats=stats)
-
-
-def in_capture_order(messages: Iterable[SipMessage], stats: CaptureStats) -> list[SipMessage]:
-    """Messages ordered by file (as read) and Wireshark frame number.
-
-    The reader yields a datagram whose fragments never all arrived only when it gives up on
-    it (timeout or end of file), i.e. after later frames; every consumer wants frame order.
-    """
-    collected = list(messages)
-    file_rank = {path: rank for rank, path in enumerate(stats.files)}
-    collected.sort(key=lambda m: (file_rank.get(m.source.file, 0), m.source.frame))
-    return collected
 
 
 @_gc_paused
@@ -258,8 +254,9 @@ def analyze(
         tls_keylog=options.tls_keylog,
         decode_as=options.decode_as,
         read_progress=read_progress,
+        parse_options=ANALYSIS_PARSE_OPTIONS,
     )
-    for message in in_capture_order(stream, stats):
+    for message in stream:  # already in capture order (see read_sip): nothing is materialised
         correlator.add(message)
     correlation = correlator.finish()
     verifications: Verifications = {}

@@ -11,13 +11,15 @@ One whose fragments never all arrive (timeout by capture time, end of file, or e
 too many are open) is reported as an ``ip-fragments-incomplete`` note and handed back as an
 incomplete :class:`Datagram` holding the bytes contiguous from offset 0, so the caller can still
 show a partial UDP message: this is how a firewall that drops the second fragment of a large
-authenticated INVITE becomes visible.
+authenticated INVITE becomes visible. Such a datagram is handed back after later frames were
+read, carrying its last fragment's frame: ``held_floor`` tells the reader how far back that can
+be, so it can restore capture order with a bounded buffer.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from sipauth_analyzer.capture.model import CaptureOptions
@@ -136,6 +138,11 @@ class IpReassembler:
         self._completed: OrderedDict[
             FragmentKey, tuple[float, frozenset[tuple[int, int, int]]]
         ] = OrderedDict()
+        # (first frame, key, datagram) per datagram opened, in opening order; entries whose
+        # datagram is no longer open are skipped lazily (see ``held_floor``). Public so the
+        # reader's per-message fast path can test it without a call: empty means nothing is
+        # open (non-empty may still be only stale entries). Mutated in place only.
+        self.opened: deque[tuple[int, FragmentKey, _Pending]] = deque()
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -183,6 +190,7 @@ class IpReassembler:
                 ready.extend(self._evict_oldest())
             pending = _Pending(version, src, dst, ident, proto, time, time)
             self._pending[key] = pending
+            self._remember_opened(frame, key, pending)
         if offset == 0 and version == 6:
             pending.proto = proto
         pending.last_time = time
@@ -216,6 +224,33 @@ class IpReassembler:
                 version, src, dst, ident, pending.proto, bytes(pending.buffer[:end]),
                 tuple(pending.frames), frame, time, True, pending.truncated, end))
         return ready
+
+    def held_floor(self) -> int | None:
+        """The smallest frame a datagram handed back in the future can carry, or None.
+
+        A datagram carries the frame of its last contributing fragment, never earlier than the
+        fragment that opened it; datagrams open in frame order, so the oldest one still open
+        gives the bound.
+        """
+        opened = self.opened
+        pending = self._pending
+        while opened:
+            first_frame, key, datagram = opened[0]
+            if pending.get(key) is datagram:
+                return first_frame
+            opened.popleft()
+        return None
+
+    def _remember_opened(self, frame: int, key: FragmentKey, datagram: _Pending) -> None:
+        opened = self.opened
+        opened.append((frame, key, datagram))
+        # Datagrams completed behind a long-lived one leave stale entries; compact them so the
+        # queue stays within a small multiple of the open table (max_ip_reassemblies).
+        if len(opened) > 2 * len(self._pending) + 64:
+            live = self._pending
+            kept = [entry for entry in opened if live.get(entry[1]) is entry[2]]
+            opened.clear()
+            opened.extend(kept)
 
     def _abandon(self, key: FragmentKey, reason: str) -> Datagram:
         pending = self._pending.pop(key)

@@ -44,6 +44,28 @@ class CapturedMessage:
     ip_fragments: int = 0
     flags: frozenset[str] = frozenset()
 
+    def without_data(self) -> CapturedMessage:
+        """This message with empty ``data`` and the same provenance.
+
+        For a consumer done with the bytes: the analysis parses a message once and keeps only
+        its provenance until the report, so keeping the payload would double what each
+        message costs (``wire_size`` still says how large it was on the wire).
+        """
+        # Positional: this runs once per message of a capture, and keywords cost more.
+        return CapturedMessage(
+            b"",
+            self.file,
+            self.frame,
+            self.frames,
+            self.time,
+            self.src,
+            self.dst,
+            self.transport,
+            self.wire_size,
+            self.ip_fragments,
+            self.flags,
+        )
+
 
 @dataclass(slots=True)
 class CaptureStats:
@@ -111,3 +133,8 @@ class CaptureOptions:
     # SCTP association directions with fragmented user messages pending (RFC 9260 §6.9);
     # SIP over SCTP rarely fragments, so 1024 is plenty while bounding the table.
     max_sctp_reassemblies: int = 1_024
+    # SIP messages held back to restore capture (frame) order while an earlier frame is still
+    # being reassembled: an IP datagram missing a fragment waits ip_reassembly_timeout, a
+    # half-received TCP message up to tcp_idle_timeout. When full, the oldest message goes out
+    # early and a reorder-limit note says from which frame the order may be off.
+    max_reorder_messages: int = 50_000

@@ -12,12 +12,22 @@ unfragmented IPv4/UDP packet whose payload starts with a byte ≥ 0x80. That byt
 struct reads the network fields in the *file's* byte order; the constants they are compared
 with are converted to match once per file. Everything else, and every pcapng file, goes to the
 complete decoder.
+
+Capture order: most messages carry the frame just read, but some come out late — a datagram
+abandoned with fragments missing (its last fragment's frame), TCP bytes parked behind a hole or
+flushed by FIN/RST/idle/eviction (the latest frame that supplied them). The IP reassembler and
+the transport demux each report a *floor*, the smallest frame any message they yield later can
+carry; a small heap releases every message at or below it, so when nothing is pending messages
+pass straight through and the order is exactly a stable sort by frame, without holding the
+capture. ``CaptureOptions.max_reorder_messages`` bounds the heap.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from typing import Literal
 
 from sipauth_analyzer.capture.decode import (
@@ -44,7 +54,7 @@ from sipauth_analyzer.capture.files import (
     truncated_note,
 )
 from sipauth_analyzer.capture.model import CapturedMessage, CaptureOptions, CaptureStats
-from sipauth_analyzer.primitives import NoteSink
+from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
 
 DemuxFactory = Callable[[CaptureOptions, NoteSink, CaptureStats, str], Demux]
 
@@ -64,12 +74,16 @@ def read_messages(
     *,
     demux_factory: DemuxFactory | None = None,
     progress: Callable[[int], None] | None = None,
+    ordered: bool = True,
 ) -> Iterator[CapturedMessage]:
     """Every candidate SIP message of every source, in capture order, file after file.
 
     Raises :class:`~sipauth_analyzer.capture.files.CaptureError` (before yielding anything)
     when a source cannot be read at all. Frame numbers restart in each file. ``progress``, if
     given, is called with the bytes of input read so far (all files) after every chunk.
+
+    ``ordered`` False yields messages as they complete, so one completed late (see the module
+    docstring) comes after later frames; for consumers that do not care and for tests.
     """
     paths = expand_sources(sources, notes)
     factory = demux_factory or _default_demux
@@ -79,18 +93,109 @@ def read_messages(
             if progress is not None:
                 capture.on_read = _progress_reporter(progress, capture, done_before)
             stats.files.append(path)
-            decoder = PacketDecoder(options, notes, path, factory(options, notes, stats, path))
+            demux = factory(options, notes, stats, path)
+            decoder = PacketDecoder(options, notes, path, demux)
+            held_floor, ip_open, tcp_held = _floors(decoder, demux)
+            reorder = ReorderBuffer(options.max_reorder_messages, notes, path)
+            waiting = reorder.heap  # tested as a plain list: len() would cost a call
             if capture.format is CaptureFormat.PCAP:
                 walk = _walk_pcap(capture, decoder, notes, stats, options)
             else:
                 walk = _walk_pcapng(capture, decoder, notes, stats, options)
-            for message in walk:
-                stats.sip_messages += 1
-                yield message
-            for message in decoder.finish():
-                stats.sip_messages += 1
-                yield message
+            for batch in walk:
+                stats.sip_messages += len(batch)
+                if not ordered:
+                    yield from batch
+                elif len(batch) > 1 or waiting or ip_open or tcp_held:
+                    yield from reorder.release(batch, held_floor())
+                else:
+                    # The common case, tested without a call: one message, nothing held back,
+                    # nothing being reassembled that could still come out with an older frame.
+                    yield batch[0]
+            final = decoder.finish()
+            stats.sip_messages += len(final)
+            yield from (reorder.release(final, None) if ordered else final)
             done_before += capture.input_position()
+
+
+class ReorderBuffer:
+    """Messages of one capture file held back until no earlier frame can still come out.
+
+    ``release(batch, floor)`` takes the messages one packet produced and returns, in order,
+    every held message whose frame is at or below ``floor`` — the smallest frame any message
+    still to come can carry (None: nothing is pending, release all). Ties keep arrival order,
+    and a message arriving later with the floor's own frame sorts after those released, so the
+    output is exactly the stable sort by frame. Past ``limit`` held messages the smallest goes
+    out early and a ``reorder-limit`` note (once per file) says from which frame order may be
+    off.
+    """
+
+    __slots__ = ("_arrival", "_file", "_limit", "_notes", "heap")
+
+    def __init__(self, limit: int, notes: NoteSink, file: str) -> None:
+        self._limit = max(limit, 0)
+        self._notes = notes
+        self._file = file
+        # (frame, arrival, message); read-only outside: empty means nothing is held.
+        self.heap: list[tuple[int, int, CapturedMessage]] = []
+        self._arrival = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self.heap)
+
+    def release(self, batch: Iterable[CapturedMessage],
+                floor: int | None) -> list[CapturedMessage]:
+        heap = self.heap
+        arrival = self._arrival
+        for message in batch:
+            heapq.heappush(heap, (message.frame, next(arrival), message))
+        out: list[CapturedMessage] = []
+        while heap and (floor is None or heap[0][0] <= floor):
+            out.append(heapq.heappop(heap)[2])
+        if len(heap) > self._limit:
+            early = heapq.heappop(heap)[2]
+            self._note_limit(early.frame, floor)
+            out.append(early)
+            while len(heap) > self._limit:
+                out.append(heapq.heappop(heap)[2])
+        return out
+
+    def _note_limit(self, frame: int, floor: int | None) -> None:
+        self._notes.add(Note(
+            kind="reorder-limit",
+            detail=f"more than max_reorder_messages={self._limit} SIP messages waited for frame "
+            f"{floor} and earlier to finish reassembling; messages from frame {frame} on were "
+            "passed on early, so a message completed late may be out of capture order",
+            level=NoteLevel.WARNING, frames=(frame,), file=self._file),
+            once=f"reorder-limit:{self._file}")
+
+
+def _floors(decoder: PacketDecoder, demux: Demux,
+            ) -> tuple[Callable[[], int | None], Sized, Sized]:
+    """How the reorder buffer learns what is pending in one file's decoder and demux.
+
+    Returns ``held_floor()`` — the smallest frame a message yielded in the future can carry,
+    None when any — and the two containers that are empty whenever nothing is pending (IP
+    datagrams open, TCP directions holding bytes), for a call-free fast path.
+    """
+    # The decoder owns its IP reassembler; decode.PacketDecoder has no public accessor yet.
+    reassembler = decoder._reassembler
+    ip_floor = reassembler.held_floor
+    tcp_floor: Callable[[], int | None] | None = getattr(demux, "held_floor", None)
+    tcp_held: Sized | None = getattr(demux, "floor_heap", None)
+    if tcp_floor is None or tcp_held is None:
+        # A demux that cannot tell what it holds: hold every message to the end of the file.
+        return (lambda: 0), reassembler.opened, (True,)
+    transport_floor = tcp_floor
+
+    def held_floor() -> int | None:
+        low = ip_floor()
+        other = transport_floor()
+        if low is None or (other is not None and other < low):
+            return other
+        return low
+
+    return held_floor, reassembler.opened, tcp_held
 
 
 def _progress_reporter(
@@ -107,9 +212,11 @@ def _note_times(stats: CaptureStats, first: float | None, last: float | None) ->
 
 
 def _walk_pcapng(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
-                 stats: CaptureStats, options: CaptureOptions) -> Iterator[CapturedMessage]:
+                 stats: CaptureStats, options: CaptureOptions,
+                 ) -> Iterator[list[CapturedMessage]]:
     """The pcapng hot loop: Enhanced Packet Blocks of one fast-path interface are checked
-    inline like classic pcap records; every other block goes through ``PcapngParser``."""
+    inline like classic pcap records; every other block goes through ``PcapngParser``.
+    Yields the messages of each packet that produced any, as one list (see ReorderBuffer)."""
     parser = PcapngParser(capture.path, notes, options.max_record_length)
     block = parser.block
     packet = decoder.packet
@@ -179,7 +286,7 @@ def _walk_pcapng(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
                                           buf[off + 28 : off + 28 + caplen], wire)
                         off += total
                         if messages:
-                            yield from messages
+                            yield messages
                         continue
                 # Anything else: one block through the parser, its state kept in step.
                 if last_hi >= 0:
@@ -199,7 +306,7 @@ def _walk_pcapng(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
                     messages = packet(record.frame, record.time, record.linktype, record.data,
                                       record.wire_length)
                     if messages:
-                        yield from messages
+                        yield messages
             if nxt == STOP:
                 return
             if chunks.eof:
@@ -268,8 +375,10 @@ def _fast_path_layout(linktype: int) -> tuple[int, int, bytes, bytes] | None:
 
 
 def _walk_pcap(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
-               stats: CaptureStats, options: CaptureOptions) -> Iterator[CapturedMessage]:
-    """The hot loop. See the module docstring; keep it free of calls on the drop path."""
+               stats: CaptureStats, options: CaptureOptions,
+               ) -> Iterator[list[CapturedMessage]]:
+    """The hot loop. See the module docstring; keep it free of calls on the drop path.
+    Yields the messages of each packet that produced any, as one list (see ReorderBuffer)."""
     # Options are bound to locals once, here: nothing in the per-packet loop looks one up.
     max_record_length = options.max_record_length
     header = capture.pcap_header
@@ -325,7 +434,7 @@ def _walk_pcap(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
                 messages = packet(frame, time, linktype, buf[off + 16 : nxt], wire)
                 off = nxt
                 if messages:
-                    yield from messages
+                    yield messages
             # Tail of the buffer (and files whose link type has no fast path): one at a time.
             while off + 16 <= end:
                 sec, frac, caplen, wire = record_header(buf, off)
@@ -344,7 +453,7 @@ def _walk_pcap(capture: CaptureFile, decoder: PacketDecoder, notes: NoteSink,
                 messages = packet(frame, time, linktype, buf[off + 16 : nxt], wire)
                 off = nxt
                 if messages:
-                    yield from messages
+                    yield messages
             if chunks.eof:
                 if chunks.error:
                     notes.add(truncated_note(path, frame, chunks.error))

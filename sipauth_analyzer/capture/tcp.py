@@ -7,6 +7,11 @@ retransmitted and overlapping bytes (the first copy received wins, as in Wiresha
 fills, and keeps the contiguous bytes in a ``StreamBuffer`` that remembers which frame
 supplied which byte range. It never decides what a gap *means*; the demux does (it has to
 finish or drop the message around it), so gap handling is expressed as ``skip_to``.
+
+Each direction also knows its *floor*: the smallest frame number among the bytes it still
+holds. A message cut from those bytes later carries the largest frame that supplied it (see
+``transport``), so it can never carry a frame below the floor; the reader's reorder buffer
+uses this to release messages in capture order without waiting for the end of the file.
 """
 
 from __future__ import annotations
@@ -37,14 +42,20 @@ class StreamBuffer:
     ``spans`` holds ``(end_offset, frame, time)`` per appended segment, in stream order; a
     span starts where the previous one ended (or at ``start``), so attributing a byte range to
     frames is a walk from the left that stops at the range's end.
+
+    ``lows`` is a monotonic queue over the spans' frames — ``(end_offset, frame)`` with frames
+    strictly increasing from the left — so the smallest frame still held (:meth:`floor`) is
+    its head, in O(1) amortised per append/removal. Span frames are usually increasing, but
+    segments parked out of order join the stream later than younger ones.
     """
 
-    __slots__ = ("data", "spans", "start")
+    __slots__ = ("data", "lows", "spans", "start")
 
     def __init__(self, start: int = 0) -> None:
         self.data = bytearray()
         self.start = start  # stream offset of data[0]
         self.spans: deque[tuple[int, int, float]] = deque()
+        self.lows: deque[tuple[int, int]] = deque()
 
     @property
     def end(self) -> int:
@@ -52,7 +63,23 @@ class StreamBuffer:
 
     def append(self, chunk: bytes, frame: int, time: float) -> None:
         self.data += chunk
-        self.spans.append((self.start + len(self.data), frame, time))
+        end = self.start + len(self.data)
+        self.spans.append((end, frame, time))
+        lows = self.lows
+        while lows and lows[-1][1] >= frame:
+            lows.pop()
+        lows.append((end, frame))
+
+    def floor(self) -> int | None:
+        """The smallest frame that supplied a byte still buffered, or None when empty."""
+        return self.lows[0][1] if self.data else None
+
+    def _forget_lows(self) -> None:
+        # A span is gone once its end is at or before ``start`` (as in take/drop).
+        lows = self.lows
+        start = self.start
+        while lows and lows[0][0] <= start:
+            lows.popleft()
 
     def take(self, size: int) -> tuple[bytes, list[tuple[int, float]]]:
         """Remove the first ``size`` bytes; return them and the (frame, time) of each supplier."""
@@ -70,6 +97,7 @@ class StreamBuffer:
         chunk = bytes(self.data[:size])
         del self.data[:size]
         self.start = limit
+        self._forget_lows()
         return chunk, suppliers
 
     def drop(self, size: int) -> list[int]:
@@ -89,6 +117,7 @@ class StreamBuffer:
                 break
         del self.data[:size]
         self.start = limit
+        self._forget_lows()
         return frames
 
     def clear_to(self, offset: int) -> list[int]:
@@ -96,6 +125,7 @@ class StreamBuffer:
         frames = [frame for _, frame, _ in self.spans]
         self.data.clear()
         self.spans.clear()
+        self.lows.clear()
         self.start = offset
         return frames
 
@@ -110,6 +140,7 @@ class TcpDirection:
         "buffer",
         "dst",
         "fin_offset",
+        "floor_queued",
         "gap_after_truncation",
         "had_sip",
         "header_scan_from",
@@ -122,12 +153,14 @@ class TcpDirection:
         "next_seq",
         "out_of_order",
         "out_of_order_bytes",
+        "parked_floor",
         "resync",
         "scanned_without_sip",
         "src",
         "syn_seen",
         "truncated_frame",
         "ws_discard",
+        "ws_floor",
         "ws_fragment_bytes",
         "ws_fragments",
         "ws_opcode",
@@ -147,6 +180,9 @@ class TcpDirection:
         self.buffer = StreamBuffer()
         self.out_of_order: dict[int, tuple[bytes, int, float]] = {}
         self.out_of_order_bytes = 0
+        # Smallest frame parked since ``out_of_order`` was last empty: a lower bound of the
+        # frames parked now (exact unless a partial drain removed the oldest), kept in O(1).
+        self.parked_floor = 0
         self.fin_offset: int | None = None
         self.gap_after_truncation = False
         self.truncated_frame: int | None = None
@@ -162,6 +198,8 @@ class TcpDirection:
         self.ws_fragment_bytes = 0
         self.ws_times: dict[int, float] = {}  # frames of the message in progress → time
         self.ws_opcode = 0
+        self.ws_floor = 0  # smallest frame in ws_times (meaningful only while it is non-empty)
+        self.floor_queued = False  # the demux's floor heap holds an entry for this direction
 
     def start(self, seq: int) -> None:
         """Anchor the sequence space: ``seq`` is the first data byte's sequence number."""
@@ -193,6 +231,8 @@ class TcpDirection:
             duplicate = len(existing[0])
             self.park(offset + duplicate, chunk[duplicate:], frame, time)
             return duplicate
+        if not self.out_of_order:
+            self.parked_floor = frame
         self.out_of_order[offset] = (chunk, frame, time)
         self.out_of_order_bytes += len(chunk)
         return 0
@@ -230,6 +270,29 @@ class TcpDirection:
         self.next_seq = (self.next_seq + delta) % SEQ_SPACE
         self.buffer.clear_to(offset)
         self.header_scan_from = offset
+
+    def note_ws_suppliers(self, suppliers: list[tuple[int, float]]) -> None:
+        """Remember the frames of a WebSocket fragment held until its message is complete."""
+        if not suppliers:
+            return
+        low = min(frame for frame, _ in suppliers)
+        if not self.ws_times or low < self.ws_floor:
+            self.ws_floor = low
+        self.ws_times.update(suppliers)
+
+    def floor(self) -> int | None:
+        """The smallest frame a message still to come from the bytes held here can carry.
+
+        None when nothing is held: the next message will need bytes from a later frame. A
+        message carries the *largest* frame among its suppliers, so the smallest held frame
+        is a lower bound; bytes that arrive later come from later frames.
+        """
+        low = self.buffer.floor()
+        if self.out_of_order and (low is None or self.parked_floor < low):
+            low = self.parked_floor
+        if self.ws_times and (low is None or self.ws_floor < low):
+            low = self.ws_floor
+        return low
 
     def buffered_bytes(self) -> int:
         return len(self.buffer.data) + self.out_of_order_bytes

@@ -12,6 +12,12 @@ capture order; ``frame``/``time`` are the last of those, i.e. the frame that *co
 frame holding the message's last byte; with out-of-order delivery it is the frame that
 filled the last hole, because the message did not exist before that frame.
 
+Capture order: a message usually carries the frame being read, but one cut from bytes held
+for a while (a TCP segment parked behind a hole, a partial message flushed by FIN, RST, idle
+timeout or eviction) carries an older frame. ``held_floor`` is the smallest frame any future
+message of this demux can carry, so the reader can put messages back in frame order with a
+small buffer instead of sorting the whole capture.
+
 Gaps: a TCP hole that never fills is never glued over. If the message in progress already
 has its complete header block (start line through CRLFCRLF), it is emitted with
 ``FLAG_INCOMPLETE``: digest authentication lives entirely in the headers, so the user keeps
@@ -22,6 +28,8 @@ way a ``tcp-gap`` note names the frames around the hole and the missing byte cou
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -124,6 +132,12 @@ class TransportDemux:
             StreamKey, dict[int, tuple[int, bytes, int, float]]
         ] = OrderedDict()
         self.counters = TransportCounters()
+        # Lazy min-heap of (floor, tie, key, direction) with at most one entry per direction
+        # that holds bytes (``TcpDirection.floor_queued``); see ``held_floor``. Public so the
+        # reader's per-message fast path can test it without a call: empty means no direction
+        # holds bytes (non-empty may still be only stale entries). Mutated in place only.
+        self.floor_heap: list[tuple[int, int, StreamKey, TcpDirection]] = []
+        self._floor_tie = itertools.count()
 
     # ------------------------------------------------------------------ public interface
 
@@ -205,6 +219,14 @@ class TransportDemux:
         except Exception as error:
             self._internal_error("TCP", frame, error)
             self._streams.pop(key, None)
+        # Only ingestion makes a direction hold bytes, so a direction enters the floor heap
+        # here; it leaves lazily, when ``held_floor`` finds it holds nothing any more.
+        state = self._streams.get(key)
+        if state is not None and not state.floor_queued:
+            floor = state.floor()
+            if floor is not None:
+                state.floor_queued = True
+                heapq.heappush(self.floor_heap, (floor, next(self._floor_tie), key, state))
         return out
 
     def sctp(  # noqa: PLR0917 - the reader's fixed positional interface
@@ -224,6 +246,31 @@ class TransportDemux:
         except Exception as error:
             self._internal_error("SCTP", frame, error)
         return out
+
+    def held_floor(self) -> int | None:
+        """The smallest frame a message this demux yields in the future can carry.
+
+        None when no direction holds bytes (every future message then carries a frame not yet
+        read). UDP and SCTP hold nothing that yields an older frame: an SCTP user message is
+        completed by the chunk just read, which is its latest frame (RFC 9260 §6.9).
+
+        A direction's floor only rises while it holds bytes (new bytes come from newer
+        frames), so a stale heap entry is never above the true value: the head is refreshed
+        until it is exact. O(log n) amortised; the heap has one entry per holding direction.
+        """
+        floors = self.floor_heap
+        streams = self._streams
+        while floors:
+            value, _, key, state = floors[0]
+            current = state.floor() if streams.get(key) is state else None
+            if current == value:
+                return value
+            if current is None:
+                heapq.heappop(floors)
+                state.floor_queued = False
+            else:
+                heapq.heapreplace(floors, (current, next(self._floor_tie), key, state))
+        return None
 
     def expire(self, now: float) -> list[CapturedMessage]:
         """Flush TCP directions idle for more than ``tcp_idle_timeout`` seconds of capture time."""
@@ -1077,7 +1124,7 @@ class TransportDemux:
             if state.ws_opcode > 0:
                 state.ws_fragments.append(payload)
                 state.ws_fragment_bytes += len(payload)
-                state.ws_times.update(suppliers)
+                state.note_ws_suppliers(suppliers)
                 if state.ws_fragment_bytes > max_size:
                     self._note(
                         "ws-frame-too-large",

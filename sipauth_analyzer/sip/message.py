@@ -46,6 +46,15 @@ COMPACT_FORMS: dict[str, str] = {
 }
 
 
+class HeaderNotKept(LookupError):
+    """A header was asked of a message parsed with a profile that did not keep it.
+
+    A programming error, never bad input: the profile (e.g. parser.ANALYSIS_HEADERS) must name
+    every header its consumers read. Raised so that a new reader fails in the tests instead of
+    silently seeing the header as absent.
+    """
+
+
 @dataclass(slots=True)
 class SipMessage:
     """One parsed SIP request or response.
@@ -53,6 +62,8 @@ class SipMessage:
     ``headers`` maps lower-case full header names to the ordered list of raw header *lines*
     (values, unfolded, one entry per header line). ``header_values(name)`` further splits
     comma-separated list headers (Via, Contact, Allow, ...) into an ordered list of values.
+    ``kept_headers`` is the parse profile's set of stored headers (None: all of them); the
+    others were validated but not stored, and ``header()`` raises HeaderNotKept for them.
     """
 
     source: CapturedMessage
@@ -64,6 +75,7 @@ class SipMessage:
     headers: dict[str, list[str]]
     body: bytes
     problems: list[ParseProblem] = field(default_factory=list)
+    kept_headers: frozenset[str] | None = None
     _challenges: list[Challenge] | None = None
     _credentials: list[Credentials] | None = None
     _cseq: tuple[int, str] | None = None  # cached parse of the first CSeq line
@@ -74,7 +86,13 @@ class SipMessage:
         """Every line of header ``name`` (full or compact name, any case), in order."""
         key = name.lower()
         key = COMPACT_FORMS.get(key, key)
-        return self.headers.get(key, [])
+        values = self.headers.get(key)
+        if values is not None:
+            return values
+        kept = self.kept_headers
+        if kept is not None and key not in kept:
+            raise HeaderNotKept(f"header {key!r} was not kept by the parse profile")
+        return []
 
     def first(self, name: str) -> str | None:
         values = self.header(name)

@@ -13,6 +13,7 @@ survives (``text.encode("latin-1")`` gives it back) and no lone surrogates reach
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from sipauth_analyzer.capture.model import FLAG_INCOMPLETE, FLAG_TRUNCATED, CapturedMessage
@@ -35,9 +36,35 @@ MANDATORY_HEADERS: tuple[tuple[str, str], ...] = (
 _STREAM_TRANSPORTS = frozenset({Transport.TCP, Transport.TLS})
 
 
+class BodyPolicy(enum.StrEnum):
+    """Which message bodies the parser keeps in ``SipMessage.body``.
+
+    Either way the body is framed and checked (``body-short``, ``body-excess``, a missing
+    Content-Length on a stream): the problems do not depend on the policy.
+    """
+
+    KEEP = "keep"  # every body (what ``sipauth messages`` and library users get)
+    # Only where a digest response can hash it: ``qop=auth-int`` puts H(entity-body) into
+    # H(A2) (RFC 7616 §3.4.3, RFC 3261 §22.4), and verify/ recomputes it. Kept for every
+    # message whose Authorization / Proxy-Authorization text mentions auth-int (any case) or
+    # holds a backslash (a quoted-pair could spell it, RFC 3261 §25.1); other bodies (SDP,
+    # mostly) are dropped.
+    AUTH_INT = "auth-int"
+
+
+# RFC 3261 §8.1.1 / §8.2.1 mandatory headers and Content-Length (RFC 3261 §18.3): the parser
+# reads these itself (missing-header, bad-cseq, body framing), so every profile keeps them.
+_PARSER_HEADERS = frozenset({"call-id", "cseq", "from", "to", "via", "content-length"})
+
+
 @dataclass(frozen=True, slots=True)
 class SipParseOptions:
-    """Named limits of the SIP parser; each, when hit, is recorded as a ParseProblem."""
+    """Named limits of the SIP parser; each, when hit, is recorded as a ParseProblem.
+
+    ``keep_headers``, ``body`` and ``keep_payload`` form a *parse profile*: what a message
+    keeps once parsed. They never change which problems are recorded, only what is retained
+    (see ``ANALYSIS_PARSE_OPTIONS``).
+    """
 
     max_header_lines: int = 512  # header lines indexed per message; the rest are dropped
     max_problems: int = 32  # problems recorded per message by the parser (one more says so)
@@ -47,9 +74,51 @@ class SipParseOptions:
     # bound what it holds (about 16k x 256 characters at worst), they never change a result.
     shared_values: int = 16_384
     shared_value_max_chars: int = 256
+    # Lower-case full header names kept in ``SipMessage.headers`` (None: every header). Lines
+    # of other headers are still validated (bad names, folding, the line limit), not stored.
+    # The headers the parser itself reads (_PARSER_HEADERS) are always added.
+    keep_headers: frozenset[str] | None = None
+    body: BodyPolicy = BodyPolicy.KEEP
+    # Whether ``SipMessage.source`` keeps the payload bytes (False: ``data`` is empty).
+    keep_payload: bool = True
+
+    def __post_init__(self) -> None:
+        if self.keep_headers is not None and not self.keep_headers >= _PARSER_HEADERS:
+            object.__setattr__(self, "keep_headers", self.keep_headers | _PARSER_HEADERS)
 
 
 DEFAULT_OPTIONS = SipParseOptions()
+
+# Every header the analysis (`sipauth analyze`: correlate, verify, rules, reports) reads, and
+# who reads it. A header missing here reads as absent in the analysis and SipMessage.header()
+# raises HeaderNotKept for it, so a new reader fails loudly in the tests instead of quietly.
+ANALYSIS_HEADERS: frozenset[str] = frozenset({
+    # Mandatory (RFC 3261 §8.1.1): transaction and exchange keys (correlate/exchanges.py,
+    # transactions.py), dialogs by From/To tag (dialogs.py, report/ladder.py), Call-IDs of
+    # findings and evidence (rules/base.py), From URI of brute-force attempts
+    # (rules/hostile.py), Via/CSeq evidence of SA509/SA510, top_via_branch (SA509).
+    "call-id", "cseq", "from", "to", "via",
+    # Body framing (parser) and "is the auth-int body truncated?" (verify/verifier.py).
+    "content-length",
+    # Digest challenges and credentials (RFC 7616 §3.3, §3.4): SipMessage.challenges /
+    # .credentials, "carries credentials" (correlate/exchanges.py, metrics.py), evidence
+    # (rules/base.py AUTH_HEADERS, SA304, SA601).
+    "www-authenticate", "proxy-authenticate", "authorization", "proxy-authorization",
+    # Scanner fingerprints: SA602 and rules/hostile.py read User-Agent, SA503/SA601 read
+    # SipMessage.user_agent, which falls back to Server for a response; SA601/SA602 evidence.
+    "user-agent", "server",
+})  # fmt: skip
+
+#: Whether the analysis keeps each message's payload bytes. Nothing in the analysis reads them
+#: after parsing (the reports use the provenance only); dropping them saves their size per
+#: message (~550 B on an auth storm).
+ANALYSIS_KEEPS_PAYLOAD = False
+
+#: The analysis parse profile (pipeline.analyze): only ANALYSIS_HEADERS, only bodies a digest
+#: response may hash.
+ANALYSIS_PARSE_OPTIONS = SipParseOptions(
+    keep_headers=ANALYSIS_HEADERS, body=BodyPolicy.AUTH_INT, keep_payload=ANALYSIS_KEEPS_PAYLOAD
+)
 
 
 def _snippet(data: bytes | str, limit: int) -> str:
@@ -168,6 +237,9 @@ def parse(
     # Fast path: every line is "name: value" with a name seen before. Folded lines start
     # with SP/HTAB, which no cached name does, so they (and lines without a colon) miss the
     # cache and send the message down the general path, which reports them.
+    # A header outside the profile's keep_headers costs one set lookup: never stripped,
+    # shared or stored.
+    keep = opts.keep_headers
     if len(lines) <= opts.max_header_lines:
         headers: dict[str, list[str]] = {}
         known = _HEADER_KEYS
@@ -178,6 +250,8 @@ def parse(
             if key is None or not colon:
                 headers = _index_headers(lines, problems, opts)
                 break
+            if keep is not None and key not in keep:
+                continue
             value = value.strip()
             seen = shared.get(value)
             if seen is not None:
@@ -212,8 +286,10 @@ def parse(
         )
 
     body = _body(captured, data, head_end, body_start, headers, problems)
+    if body and opts.body is BodyPolicy.AUTH_INT and not _may_hash_body(headers):
+        body = b""
     return SipMessage(
-        source=captured,
+        source=captured if opts.keep_payload else captured.without_data(),
         is_request=is_request,
         method=method,
         request_uri=request_uri,
@@ -222,9 +298,23 @@ def parse(
         headers=headers,
         body=body,
         problems=problems.items,
+        kept_headers=keep,
         _cseq=cseq,
         _cseq_parsed=True,
     )
+
+
+def _may_hash_body(headers: dict[str, list[str]]) -> bool:
+    """Whether a digest response of this message may cover its body (see BodyPolicy.AUTH_INT).
+
+    A superset of ``qop=auth-int``: the unescaped qop value can only read auth-int when the
+    raw text contains it (any case) or escapes something with a backslash.
+    """
+    for name in ("authorization", "proxy-authorization"):
+        for line in headers.get(name, ()):
+            if "\\" in line or "auth-int" in line.lower():
+                return True
+    return False
 
 
 # Raw header names (as written before the colon) already known to be valid, mapped to their
@@ -258,13 +348,17 @@ def _index_headers(
 ) -> dict[str, list[str]]:
     """The general header pass: folding, bad lines and the line limit, each noted."""
     headers: dict[str, list[str]] = {}
+    keep = opts.keep_headers
     current: list[str] | None = None
+    skipping = False  # the previous header line is one the profile does not keep
     line_count = 0
     for line in lines[1:]:
         if not line or line[0] in " \t":
             if not line or line.isspace():
                 continue
             # RFC 3261 §7.3.1: a line starting with SP/HTAB continues the previous header.
+            if skipping:
+                continue
             if current is None:
                 problems.add(
                     "orphan-continuation",
@@ -277,6 +371,7 @@ def _index_headers(
             current[-1] = f"{previous} {extra}" if previous else extra
             continue
         name, colon, value = line.partition(":")
+        skipping = False
         if not colon:
             current = None
             if line.strip():
@@ -299,6 +394,10 @@ def _index_headers(
                 f"more than {opts.max_header_lines} header lines; the rest ignored",
             )
             break
+        if keep is not None and key not in keep:
+            current = None
+            skipping = True
+            continue
         value = _share(value.strip(), opts)
         current = headers.get(key)
         if current is None:
