@@ -9,16 +9,18 @@ transaction or exchange matching.
 from __future__ import annotations
 
 from sipauth_analyzer.correlate.model import Dialog
-from sipauth_analyzer.correlate.transactions import BoundedTable, fast_header_param
+from sipauth_analyzer.correlate.options import CorrelateOptions
+from sipauth_analyzer.correlate.transactions import BoundedTable, TagMemo
 from sipauth_analyzer.sip.message import SipMessage
 
 
 class DialogGrouper:
     """Assigns each message to a Dialog; the lookup table is bounded by ``max_dialogs``."""
 
-    __slots__ = ("_index", "dialogs")
+    __slots__ = ("_index", "_tags", "dialogs")
 
-    def __init__(self, max_dialogs: int) -> None:
+    def __init__(self, max_dialogs: int, tags: TagMemo | None = None) -> None:
+        self._tags = tags or TagMemo(CorrelateOptions().max_memoized_tag_lines)
         # Dialogs can last for hours (a long call), so they expire by count only, never by time.
         self._index: BoundedTable[tuple[str, str | None], Dialog] = BoundedTable(max_dialogs, None)
         self.dialogs: list[Dialog] = []
@@ -33,7 +35,7 @@ class DialogGrouper:
         if call_id is None:
             return
         to_lines = message.headers.get("to")
-        to_tag = fast_header_param(to_lines[0], "tag") if to_lines else None
+        to_tag = self._tags.tag(to_lines[0]) if to_lines else None
         index = self._index
         dialog = index.get((call_id, from_tag), now)
         if dialog is None and to_tag is not None:

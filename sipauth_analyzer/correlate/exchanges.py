@@ -37,9 +37,9 @@ from sipauth_analyzer.correlate.model import (
 from sipauth_analyzer.correlate.options import CorrelateOptions
 from sipauth_analyzer.correlate.transactions import (
     BoundedTable,
+    TagMemo,
     TransactionKey,
     branch_key,
-    fast_header_param,
 )
 from sipauth_analyzer.primitives import Note, NoteLevel
 from sipauth_analyzer.sip.grammar import name_addr_uri
@@ -88,7 +88,7 @@ class _Facts:
 
     __slots__ = ("branch_key", "call_id", "cseq_method", "cseq_number", "from_line", "from_tag")
 
-    def __init__(self, message: SipMessage) -> None:
+    def __init__(self, message: SipMessage, tags: TagMemo) -> None:
         headers = message.headers
         values = headers.get("call-id")
         self.call_id = values[0] if values else None
@@ -97,7 +97,7 @@ class _Facts:
         self.cseq_method = cseq[1] if cseq else None
         values = headers.get("from")
         self.from_line = values[0] if values else None
-        self.from_tag = fast_header_param(self.from_line, "tag") if self.from_line else None
+        self.from_tag = tags.tag(self.from_line) if self.from_line else None
         values = headers.get("via")
         self.branch_key = branch_key(
             values[0] if values else None, self.call_id, self.cseq_number, self.from_tag
@@ -171,7 +171,8 @@ class Correlator:
         self._by_dialog: dict[tuple[object, ...], _ExchangeState] = {}
         self._by_from: dict[tuple[object, ...], _ExchangeState] = {}
         self._cancelled: set[int] = set()  # id() of attempts a CANCEL aimed at
-        self._dialogs = DialogGrouper(options.max_dialogs)
+        self._tags = TagMemo(options.max_memoized_tag_lines)
+        self._dialogs = DialogGrouper(options.max_dialogs, self._tags)
         self._tallies: dict[tuple[str, str], _NoteTally] = {}
         self._first_time: float | None = None
         self._last_time: float | None = None
@@ -191,7 +192,7 @@ class Correlator:
             # on idleness re-checks the exact time (_accepts_retry).
             self._next_expiry = now + EXPIRY_SWEEP_INTERVAL
             self._expire(now)
-        facts = _Facts(message)
+        facts = _Facts(message, self._tags)
         self._dialogs.add(message, facts.call_id, facts.from_tag, now)
         if message.is_request:
             self._request(message, facts, now)

@@ -37,6 +37,10 @@ class CorrelateOptions:
     brute-force loop gets a fresh nonce per cycle; only the newest ones are kept.
 
     ``max_dialogs``: dialogs kept findable at once for grouping later messages into them.
+
+    ``max_memoized_tag_lines``: distinct From / To header lines whose ``tag`` parameter is
+    remembered (see ``transactions.TagMemo``); when full the memo starts over. Only speed
+    depends on it, never a result.
     """
 
     max_transactions: int = 200_000
@@ -45,3 +49,4 @@ class CorrelateOptions:
     exchange_idle_timeout: float = 120.0
     max_nonces_per_exchange: int = 8
     max_dialogs: int = 200_000
+    max_memoized_tag_lines: int = 4096
