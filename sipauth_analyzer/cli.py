@@ -78,6 +78,15 @@ def cli() -> None:
 
 def engine_options(function: F) -> F:
     function = click.option(
+        "--jobs",
+        type=click.IntRange(0, 2),
+        default=0,
+        show_default=True,
+        help="Processes for the native engine: 1 reads the capture in this process, 2 in a "
+        "second process beside the analysis (same results), 0 picks 2 for inputs of 32 MiB "
+        "or more when a second CPU is free.",
+    )(function)
+    function = click.option(
         "--decode-as",
         multiple=True,
         help="tshark decode-as rule for non-standard ports, e.g. 'tls.port==5062,sip' "
@@ -100,7 +109,10 @@ def engine_options(function: F) -> F:
     )(function)
 
 
-def _check_engine(engine: str, tls_keylog: str | None, decode_as: Sequence[str] = ()) -> None:
+def _check_engine(engine: str, tls_keylog: str | None, decode_as: Sequence[str] = (),
+                  jobs: int = 0) -> None:
+    if jobs == 2 and engine != "native":
+        raise click.BadParameter("needs --engine native", param_hint="--jobs")
     if decode_as and engine != "tshark":
         raise click.BadParameter("needs --engine tshark", param_hint="--decode-as")
     if tls_keylog is not None and engine != "tshark":
@@ -359,6 +371,7 @@ def analyze_command(  # click passes every option by keyword
     engine: str,
     tls_keylog: str | None,
     decode_as: Sequence[str],
+    jobs: int,
 ) -> int:
     """Analyse CAPTURES (files, directories, or - for stdin) and report why digest auth fails.
 
@@ -369,7 +382,7 @@ def analyze_command(  # click passes every option by keyword
     Exit status: 0 no finding at or above --fail-on, 1 findings at or above it, 2 usage,
     input or configuration error, 130 interrupted.
     """
-    _check_engine(engine, tls_keylog, decode_as)
+    _check_engine(engine, tls_keylog, decode_as, jobs)
     config = _load_config(config_path)
     selected = _split_list(select) or config.select
     ignored = _split_list(ignore) or config.ignore
@@ -410,6 +423,7 @@ def analyze_command(  # click passes every option by keyword
         engine=engine,
         tls_keylog=tls_keylog,
         decode_as=tuple(decode_as),
+        jobs=jobs,
         credentials=known_credentials,
         wordlist=wordlist,
         verify=config.verify,
@@ -483,6 +497,7 @@ def flow_command(
     engine: str,
     tls_keylog: str | None,
     decode_as: Sequence[str],
+    jobs: int,
 ) -> None:
     """Draw the call flow (sngrep-style ladder) of a Call-ID in CAPTURES.
 
@@ -490,14 +505,15 @@ def flow_command(
     previous message, the method or status, and the digest headers' realm, nonce prefix,
     algorithm and username. Digest response and cnonce values are never shown.
     """
-    _check_engine(engine, tls_keylog, decode_as)
+    _check_engine(engine, tls_keylog, decode_as, jobs)
     config = _load_config(config_path)
     try:
         names = PeerNames.from_mapping(config.peers)
     except ReportInputError as exc:
         raise UserError(str(exc)) from None
     read = read_sip(
-        list(captures), config.capture, engine=engine, tls_keylog=tls_keylog, decode_as=decode_as
+        list(captures), config.capture, engine=engine, tls_keylog=tls_keylog,
+        decode_as=decode_as, jobs=jobs,
     )
     lines: list[str] = []
     out_width = width or _terminal_width(sys.stdout)
@@ -580,13 +596,16 @@ def messages_command(
     engine: str,
     tls_keylog: str | None,
     decode_as: Sequence[str],
+    jobs: int,
 ) -> None:
     """List every SIP message found in CAPTURES (files, directories, or - for stdin).
 
     Frame numbers are Wireshark's: type `frame.number == N` in its display filter.
     """
-    _check_engine(engine, tls_keylog, decode_as)
-    result = read_sip(list(captures), engine=engine, tls_keylog=tls_keylog, decode_as=decode_as)
+    _check_engine(engine, tls_keylog, decode_as, jobs)
+    result = read_sip(
+        list(captures), engine=engine, tls_keylog=tls_keylog, decode_as=decode_as, jobs=jobs
+    )
     out = sys.stdout
     if output_format == "json":
         messages_report.write_json(result.messages, out)

@@ -20,6 +20,7 @@ from sipauth_analyzer.capture.model import (
     CaptureStats,
 )
 from sipauth_analyzer.capture.reader import read_messages
+from sipauth_analyzer.capture.worker import read_messages_in_worker, worth_a_reader_process
 from sipauth_analyzer.correlate import CorrelateOptions, Correlation, Correlator
 from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
 from sipauth_analyzer.rules.base import Finding, RuleOptions
@@ -95,6 +96,9 @@ class AnalysisOptions:
     engine: str = "native"
     tls_keylog: str | None = None
     decode_as: tuple[str, ...] = ()  # tshark -d rules, e.g. "tls.port==5062,sip" (tshark engine)
+    # Processes for the native engine: 1 reads in this process; 2 reads in a child process
+    # beside the analysis (capture/worker.py); 0 decides by input size and CPUs.
+    jobs: int = 0
     # Known credentials (--credentials / --password-env / --ask-password): every authenticated
     # request gets a verdict. Never printed: KnownCredential hides its secrets from repr.
     credentials: tuple[KnownCredential, ...] = ()
@@ -129,14 +133,20 @@ def captured_messages(
     tls_keylog: str | None = None,
     decode_as: Sequence[str] = (),
     read_progress: Callable[[int], None] | None = None,
+    jobs: int = 1,
 ) -> Iterator[CapturedMessage]:
     """The capture stage, by the chosen engine. ``read_progress(bytes_read)`` follows the
-    native reader through its input (tshark reads on its own and reports nothing)."""
+    native reader through its input (tshark reads on its own and reports nothing).
+    ``jobs`` (native engine): see ``AnalysisOptions.jobs``; the messages are the same."""
     if engine == "tshark":
         from sipauth_analyzer.capture.tshark_engine import read_messages_tshark
 
         return read_messages_tshark(
             sources, capture_options, sink, stats, tls_keylog=tls_keylog, decode_as=decode_as
+        )
+    if worth_a_reader_process(sources, jobs):
+        return read_messages_in_worker(
+            sources, capture_options, sink, stats, progress=read_progress
         )
     return read_messages(sources, capture_options, sink, stats, progress=read_progress)
 
@@ -152,6 +162,7 @@ def iter_sip(
     decode_as: Sequence[str] = (),
     read_progress: Callable[[int], None] | None = None,
     parse_options: SipParseOptions | None = None,
+    jobs: int = 1,
 ) -> Iterator[SipMessage]:
     """Parse every captured message, turning unparseable ones and oddities into notes.
 
@@ -170,6 +181,7 @@ def iter_sip(
         tls_keylog=tls_keylog,
         decode_as=decode_as,
         read_progress=read_progress,
+        jobs=jobs,
     )
     files_warned_truncated: set[str] = set()
     for captured in captured_stream:
@@ -206,6 +218,7 @@ def read_sip(
     engine: str = "native",
     tls_keylog: str | None = None,
     decode_as: Sequence[str] = (),
+    jobs: int = 1,
 ) -> SipRead:
     capture_options = capture_options or CaptureOptions()
     sink = NoteSink(max_per_kind=capture_options.max_notes_per_kind)
@@ -218,6 +231,7 @@ def read_sip(
         engine=engine,
         tls_keylog=tls_keylog,
         decode_as=decode_as,
+        jobs=jobs,
     )
     # Both engines yield in capture order (file by file, then Wireshark frame number): the
     # native reader restores it with a bounded reorder buffer (capture.reader.ReorderBuffer),
@@ -255,6 +269,7 @@ def analyze(
         decode_as=options.decode_as,
         read_progress=read_progress,
         parse_options=ANALYSIS_PARSE_OPTIONS,
+        jobs=options.jobs,
     )
     for message in stream:  # already in capture order (see read_sip): nothing is materialised
         correlator.add(message)

@@ -1,0 +1,238 @@
+"""The capture stage in a second process, running beside the SIP stage (``--jobs 2``).
+
+Why a pipeline and not two readers: parse → correlate → rules must see one timeline, and the
+reader's work (walking every record, rejecting RTP) is the part of a trunk capture that needs
+nothing from the rest. A child process runs the very same ``reader.read_messages`` and streams
+what it yields to the parent, which parses and correlates at the same time. On a trunk capture
+(98 % RTP) the child does most of the per-packet work and only the 2 % that is SIP crosses the
+pipe; on an all-SIP storm the reader is a small share of the work, so auto mode leaves
+small inputs in one process (``worth_a_reader_process``).
+
+What crosses the pipe is plain data encoded with ``marshal`` (bytes, str, int, float, tuple,
+frozenset — nothing executable, and only what this module wrote in the child we forked),
+in batches: every message, every note at the point the reader added it (with its ``once``
+key, so the parent's NoteSink applies its caps exactly as in one process), every progress
+callback, then the final CaptureStats or the error that ended the read. The parent replays
+them in order, so its results are identical to the single-process run (tests/capture/
+test_worker.py compares whole JSON reports).
+
+The pipe's buffer gives back-pressure: a child that runs ahead blocks on ``send`` after a few
+batches, so memory stays bounded however large the capture is. The child is stopped when the
+parent stops reading early (an error, Ctrl-C, a closed generator).
+"""
+
+from __future__ import annotations
+
+import marshal
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from sipauth_analyzer.capture.files import CaptureError
+from sipauth_analyzer.capture.model import CapturedMessage, CaptureOptions, CaptureStats
+from sipauth_analyzer.capture.reader import read_messages
+from sipauth_analyzer.primitives import Endpoint, Note, NoteLevel, NoteSink, Transport
+
+#: Inputs smaller than this are read in the analysing process in auto mode: starting the child
+#: and handing messages over costs ≈ 40 ms, which a small capture does not win back.
+AUTO_MIN_BYTES = 32 << 20
+
+# Item tags of the wire format (first element of each marshalled tuple).
+_MESSAGE, _NOTE, _PROGRESS, _END, _ERROR = range(5)
+# A batch is sent when it holds this many items or this many payload bytes.
+_BATCH_ITEMS = 1024
+_BATCH_BYTES = 1 << 20
+
+_TRANSPORTS = {t.value: t for t in Transport}
+_LEVELS = {level.value: level for level in NoteLevel}
+_NO_FLAGS: frozenset[str] = frozenset()
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _input_bytes(sources: Sequence[str]) -> int | None:
+    """Bytes of the regular files ``sources`` name (directories: their entries); None for
+    standard input, which only this process can read."""
+    total = 0
+    for source in sources:
+        if source == "-":
+            return None
+        try:
+            if os.path.isdir(source):
+                with os.scandir(source) as entries:
+                    total += sum(e.stat().st_size for e in entries if e.is_file())
+            else:
+                total += os.path.getsize(source)
+        except OSError:
+            continue  # the reader reports it, with its own message
+    return total
+
+
+def worth_a_reader_process(sources: Sequence[str], jobs: int) -> bool:
+    """``jobs`` 1: never; 2 or more: whenever the input is files (fork needed); 0 (auto): also
+    only with a second usable CPU and at least ``AUTO_MIN_BYTES`` of input."""
+    if jobs == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    size = _input_bytes(sources)
+    if size is None:
+        return False
+    if jobs >= 2:
+        return True
+    return usable_cpus() >= 2 and size >= AUTO_MIN_BYTES
+
+
+class _ForwardingSink(NoteSink):
+    """The child's sink: every note goes to the parent, uncapped; the parent's sink caps."""
+
+    __slots__ = ("outbox",)
+
+    def __init__(self, outbox: _Outbox) -> None:
+        super().__init__()
+        self.outbox = outbox
+
+    def add(self, note: Note, *, once: str | None = None) -> None:
+        self.outbox.put(
+            (_NOTE, note.kind, note.detail, note.level.value, note.frames, note.file, once), 0
+        )
+
+
+class _Outbox:
+    __slots__ = ("connection", "items", "size")
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.items: list[tuple[Any, ...]] = []
+        self.size = 0
+
+    def put(self, item: tuple[Any, ...], size: int) -> None:
+        self.items.append(item)
+        self.size += size
+        if len(self.items) >= _BATCH_ITEMS or self.size >= _BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            self.connection.send_bytes(marshal.dumps(self.items))
+            self.items = []
+            self.size = 0
+
+
+def _read_in_child(sources: Sequence[str], options: CaptureOptions, connection: Connection,
+                   with_progress: bool) -> None:
+    outbox = _Outbox(connection)
+    try:
+        stats = CaptureStats()
+        progress: Callable[[int], None] | None = None
+        if with_progress:
+            def progress(done: int) -> None:
+                outbox.put((_PROGRESS, done), 0)
+        put = outbox.put
+        for m in read_messages(sources, options, _ForwardingSink(outbox), stats,
+                               progress=progress):
+            src, dst = m.src, m.dst
+            put((_MESSAGE, m.data, m.file, m.frame, m.frames, m.time, src.ip, src.port,
+                 dst.ip, dst.port, m.transport.value, m.wire_size, m.ip_fragments, m.flags),
+                len(m.data))
+        outbox.put((_END, stats.files, stats.packets, stats.bytes, stats.sip_messages,
+                    stats.linktypes, stats.tls_flows, stats.first_time, stats.last_time), 0)
+        outbox.flush()
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass  # the parent is stopping (Ctrl-C reaches the whole process group) or is gone
+    except CaptureError as error:
+        _send_error(outbox, "capture", str(error))
+    except BaseException as error:  # a reader bug: the parent reports it like one
+        _send_error(outbox, "internal", f"{type(error).__name__}: {error}")
+    finally:
+        connection.close()
+
+
+def _send_error(outbox: _Outbox, kind: str, text: str) -> None:
+    try:
+        outbox.put((_ERROR, kind, text), 0)
+        outbox.flush()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def read_messages_in_worker(
+    sources: Sequence[str],
+    options: CaptureOptions,
+    notes: NoteSink,
+    stats: CaptureStats,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[CapturedMessage]:
+    """``reader.read_messages`` run in a child process: the same messages, notes (added to
+    ``notes`` at the same points of the stream), progress calls and final ``stats``, and the
+    same CaptureError when a source cannot be read."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_read_in_child,
+        args=(list(sources), options, sender, progress is not None),
+        name="sipauth-reader",
+        daemon=True,
+    )
+    child.start()
+    sender.close()  # the child holds the only writing end: EOF when it ends
+    endpoints: dict[tuple[str, int], Endpoint] = {}
+    endpoint_limit = options.endpoint_cache_size
+    files: dict[str, str] = {}
+    flag_sets: dict[frozenset[str], frozenset[str]] = {_NO_FLAGS: _NO_FLAGS}
+    try:
+        while True:
+            try:
+                blob = receiver.recv_bytes()
+            except EOFError:
+                child.join()
+                raise RuntimeError(
+                    f"the reader process ended without finishing (exit code {child.exitcode})"
+                ) from None
+            for item in marshal.loads(blob):
+                tag = item[0]
+                if tag == _MESSAGE:
+                    (_, data, file, frame, frames, time, sip, sport, dip, dport, transport,
+                     wire_size, fragments, flags) = item
+                    src = endpoints.get((sip, sport))
+                    if src is None:
+                        if len(endpoints) >= endpoint_limit:
+                            endpoints.clear()
+                        src = endpoints[(sip, sport)] = Endpoint(sip, sport)
+                    dst = endpoints.get((dip, dport))
+                    if dst is None:
+                        if len(endpoints) >= endpoint_limit:
+                            endpoints.clear()
+                        dst = endpoints[(dip, dport)] = Endpoint(dip, dport)
+                    shared_flags = flag_sets.setdefault(flags, flags)
+                    yield CapturedMessage(
+                        data, files.setdefault(file, file), frame, frames, time, src, dst,
+                        _TRANSPORTS[transport], wire_size, fragments, shared_flags,
+                    )
+                elif tag == _NOTE:
+                    _, kind, detail, level, note_frames, note_file, once = item
+                    notes.add(Note(kind, detail, _LEVELS[level], note_frames, note_file),
+                              once=once)
+                elif tag == _PROGRESS:
+                    if progress is not None:
+                        progress(item[1])
+                elif tag == _END:
+                    (_, stats.files, stats.packets, stats.bytes, stats.sip_messages,
+                     stats.linktypes, stats.tls_flows, stats.first_time, stats.last_time) = item
+                    return
+                else:
+                    _, kind, text = item
+                    if kind == "capture":
+                        raise CaptureError(text)
+                    raise RuntimeError(f"the reader process failed: {text}")
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()

@@ -1,0 +1,160 @@
+"""The reader process (``--jobs 2``, capture/worker.py) gives exactly what the in-process
+reader gives: messages, notes (in order, with the same caps), progress calls, stats, errors,
+and therefore byte-identical reports."""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sipauth_analyzer.capture import worker
+from sipauth_analyzer.capture.files import CaptureError
+from sipauth_analyzer.capture.model import CapturedMessage, CaptureOptions, CaptureStats
+from sipauth_analyzer.capture.reader import read_messages
+from sipauth_analyzer.capture.worker import read_messages_in_worker, worth_a_reader_process
+from sipauth_analyzer.cli import cli
+from sipauth_analyzer.primitives import Note, NoteSink
+from tests.conftest import (
+    CAPTURES_DIR,
+    SAMPLE_PCAPS_DIR,
+    capture_files,
+)
+
+REGRESSIONS_DIR = Path(__file__).resolve().parents[1] / "fuzz" / "regressions"
+LOCAL_CAPTURES = [
+    *capture_files(CAPTURES_DIR, recursive=True),
+    *capture_files(SAMPLE_PCAPS_DIR),
+    *capture_files(REGRESSIONS_DIR),
+]
+
+
+def _read(reader, sources: list[str], options: CaptureOptions | None = None,
+          ) -> tuple[list[CapturedMessage], list[Note], CaptureStats, list[int], str | None]:
+    options = options or CaptureOptions()
+    sink = NoteSink(max_per_kind=options.max_notes_per_kind)
+    stats = CaptureStats()
+    progress: list[int] = []
+    messages: list[CapturedMessage] = []
+    error = None
+    try:
+        messages.extend(reader(sources, options, sink, stats, progress=progress.append))
+    except CaptureError as exc:
+        error = str(exc)
+    sink.close()
+    return messages, sink.notes, stats, progress, error
+
+
+def _same_read(sources: list[str], options: CaptureOptions | None = None) -> None:
+    here = _read(read_messages, sources, options)
+    there = _read(read_messages_in_worker, sources, options)
+    assert there[0] == here[0]  # every message, field by field, in order
+    assert there[1] == here[1]  # every note, in the order it was added
+    assert there[2] == here[2]
+    assert there[3] == here[3]
+    assert there[4] == here[4]
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize("path", LOCAL_CAPTURES, ids=lambda p: p.name)
+def test_every_local_capture_reads_the_same_in_the_reader_process(path: Path) -> None:
+    _same_read([str(path)])
+
+
+def test_every_real_capture_reads_the_same_in_the_reader_process(real_pcaps_dir: Path) -> None:
+    paths = capture_files(real_pcaps_dir, recursive=True)
+    assert paths
+    for path in paths:
+        _same_read([str(path)])
+
+
+def test_several_sources_and_a_directory_read_as_one_timeline(tmp_path: Path) -> None:
+    _same_read([str(CAPTURES_DIR), str(SAMPLE_PCAPS_DIR / "README.md"),
+                str(CAPTURES_DIR / "tcp_gap.pcap")])
+
+
+def test_note_caps_apply_in_the_parent_as_in_one_process() -> None:
+    # A cap of 1 per kind makes every repeated note kind overflow: the summary notes must match.
+    _same_read([str(p) for p in LOCAL_CAPTURES[:20]], CaptureOptions(max_notes_per_kind=1))
+
+
+def test_unreadable_sources_raise_the_same_capture_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"this is not a capture at all" * 10)
+    bad_gzip = tmp_path / "cut.pcap.gz"
+    bad_gzip.write_bytes(gzip.compress((CAPTURES_DIR / "link_ethernet.pcap").read_bytes())[:40])
+    for sources in ([str(tmp_path / "missing.pcap")], [str(junk)],
+                    [str(CAPTURES_DIR / "link_ethernet.pcap"), str(junk)], [str(bad_gzip)]):
+        here = _read(read_messages, sources)
+        there = _read(read_messages_in_worker, sources)
+        assert here[4] is not None or here[1]  # each of them is an error or a warning
+        assert there == here
+
+
+def test_a_reader_stopped_early_stops_its_process() -> None:
+    stream = read_messages_in_worker([str(CAPTURES_DIR / "tcp_split3.pcap")], CaptureOptions(),
+                                     NoteSink(), CaptureStats())
+    first = next(stream)
+    assert first.frame >= 1
+    stream.close()
+    assert not multiprocessing.active_children()
+
+
+def test_a_reader_process_that_dies_is_an_error_not_a_hang(monkeypatch) -> None:
+    def die(*_args: object) -> None:
+        import os
+
+        os._exit(3)
+
+    monkeypatch.setattr(worker, "_read_in_child", die)
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        list(read_messages_in_worker([str(CAPTURES_DIR / "link_ethernet.pcap")],
+                                     CaptureOptions(), NoteSink(), CaptureStats()))
+
+
+def test_auto_mode_keeps_small_inputs_and_stdin_in_process(tmp_path: Path, monkeypatch) -> None:
+    small = str(CAPTURES_DIR / "link_ethernet.pcap")
+    assert not worth_a_reader_process([small], 0)
+    assert not worth_a_reader_process([small], 1)
+    assert worth_a_reader_process([small], 2)
+    assert not worth_a_reader_process(["-"], 2)  # only this process can read its stdin
+    monkeypatch.setattr(worker, "AUTO_MIN_BYTES", 1)
+    monkeypatch.setattr(worker, "usable_cpus", lambda: 2)
+    assert worth_a_reader_process([small], 0)
+    assert worth_a_reader_process([str(CAPTURES_DIR)], 0)
+    monkeypatch.setattr(worker, "usable_cpus", lambda: 1)
+    assert not worth_a_reader_process([small], 0)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text", "sarif"])
+def test_reports_are_byte_identical_with_one_or_two_processes(fmt: str) -> None:
+    runner = CliRunner()
+    outputs = []
+    for jobs in ("1", "2"):
+        result = runner.invoke(cli, ["analyze", "--per-file", str(SAMPLE_PCAPS_DIR),
+                                     str(CAPTURES_DIR), "--format", fmt, "--jobs", jobs])
+        assert result.exit_code in (0, 1), result.output
+        outputs.append(result.output)
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]) > 1000
+
+
+def test_jobs_2_needs_the_native_engine() -> None:
+    result = CliRunner().invoke(cli, ["analyze", str(CAPTURES_DIR / "link_ethernet.pcap"),
+                                      "--engine", "tshark", "--jobs", "2"])
+    assert result.exit_code == 2
+    assert "--jobs" in result.output
+
+
+def test_messages_listing_is_identical_with_one_or_two_processes() -> None:
+    runner = CliRunner()
+    outputs = [
+        runner.invoke(cli, ["messages", str(CAPTURES_DIR), "--format", "json", "--jobs", jobs])
+        for jobs in ("1", "2")
+    ]
+    assert outputs[0].exit_code == outputs[1].exit_code == 0
+    assert outputs[0].output == outputs[1].output
+    assert outputs[0].output.count('"frame"') > 50
