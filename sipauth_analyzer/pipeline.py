@@ -20,7 +20,7 @@ from sipauth_analyzer.capture.model import (
     CaptureStats,
 )
 from sipauth_analyzer.capture.reader import read_messages
-from sipauth_analyzer.capture.worker import read_messages_in_worker, worth_a_reader_process
+from sipauth_analyzer.capture.worker import stream_from_child, worth_a_reader_process
 from sipauth_analyzer.correlate import CorrelateOptions, Correlation, Correlator
 from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
 from sipauth_analyzer.rules.base import Finding, RuleOptions
@@ -28,6 +28,7 @@ from sipauth_analyzer.rules.engine import run_rules
 from sipauth_analyzer.sip.message import SipMessage, parse_message
 from sipauth_analyzer.sip.model import ParseProblem
 from sipauth_analyzer.sip.parser import ANALYSIS_PARSE_OPTIONS, SipParseOptions
+from sipauth_analyzer.sip.transfer import SipDecoder, encode_sip
 from sipauth_analyzer.verify import (
     VERIFICATIONS_CACHE_KEY,
     WEAK_PASSWORDS_CACHE_KEY,
@@ -133,20 +134,14 @@ def captured_messages(
     tls_keylog: str | None = None,
     decode_as: Sequence[str] = (),
     read_progress: Callable[[int], None] | None = None,
-    jobs: int = 1,
 ) -> Iterator[CapturedMessage]:
     """The capture stage, by the chosen engine. ``read_progress(bytes_read)`` follows the
-    native reader through its input (tshark reads on its own and reports nothing).
-    ``jobs`` (native engine): see ``AnalysisOptions.jobs``; the messages are the same."""
+    native reader through its input (tshark reads on its own and reports nothing)."""
     if engine == "tshark":
         from sipauth_analyzer.capture.tshark_engine import read_messages_tshark
 
         return read_messages_tshark(
             sources, capture_options, sink, stats, tls_keylog=tls_keylog, decode_as=decode_as
-        )
-    if worth_a_reader_process(sources, jobs):
-        return read_messages_in_worker(
-            sources, capture_options, sink, stats, progress=read_progress
         )
     return read_messages(sources, capture_options, sink, stats, progress=read_progress)
 
@@ -169,9 +164,55 @@ def iter_sip(
     ``parse_options`` None parses in full (every header, body and payload kept); ``analyze``
     passes the analysis profile (sip/parser.py ANALYSIS_PARSE_OPTIONS).
 
+    ``jobs`` (native engine, see ``AnalysisOptions.jobs``): with a reader process, reading and
+    parsing both run there (capture/worker.py, sip/transfer.py) and this process receives the
+    parsed messages; messages, notes and stats are the same either way.
+
     Repeated notes are capped by ``sink`` itself (see :class:`NoteSink`); whoever made the
     sink closes it once every stage is done.
     """
+    if engine == "native" and worth_a_reader_process(sources, jobs):
+        paths = list(sources)
+
+        def produce(
+            child_sink: NoteSink,
+            child_stats: CaptureStats,
+            child_progress: Callable[[int], None] | None,
+        ) -> Iterator[SipMessage]:
+            return _parsed_messages(
+                paths, capture_options, child_sink, child_stats, engine="native",
+                tls_keylog=None, decode_as=(), read_progress=child_progress,
+                parse_options=parse_options,
+            )
+
+        profile_kept = parse_options.keep_headers if parse_options is not None else None
+        return stream_from_child(
+            produce,
+            lambda message: encode_sip(message, profile_kept),
+            SipDecoder(parse_options, capture_options.endpoint_cache_size),
+            sink,
+            stats,
+            progress=read_progress,
+        )
+    return _parsed_messages(
+        sources, capture_options, sink, stats, engine=engine, tls_keylog=tls_keylog,
+        decode_as=decode_as, read_progress=read_progress, parse_options=parse_options,
+    )
+
+
+def _parsed_messages(
+    sources: Sequence[str],
+    capture_options: CaptureOptions,
+    sink: NoteSink,
+    stats: CaptureStats,
+    *,
+    engine: str,
+    tls_keylog: str | None,
+    decode_as: Sequence[str],
+    read_progress: Callable[[int], None] | None,
+    parse_options: SipParseOptions | None,
+) -> Iterator[SipMessage]:
+    """``iter_sip`` in this process."""
     captured_stream = captured_messages(
         sources,
         capture_options,
@@ -181,7 +222,6 @@ def iter_sip(
         tls_keylog=tls_keylog,
         decode_as=decode_as,
         read_progress=read_progress,
-        jobs=jobs,
     )
     files_warned_truncated: set[str] = set()
     for captured in captured_stream:

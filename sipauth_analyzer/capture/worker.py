@@ -1,20 +1,21 @@
-"""The capture stage in a second process, running beside the SIP stage (``--jobs 2``).
+"""Reading in a second process, beside the analysis (``--jobs 2``): the pipe and its protocol.
 
-Why a pipeline and not two readers: parse → correlate → rules must see one timeline, and the
-reader's work (walking every record, rejecting RTP) is the part of a trunk capture that needs
-nothing from the rest. A child process runs the very same ``reader.read_messages`` and streams
-what it yields to the parent, which parses and correlates at the same time. On a trunk capture
-(98 % RTP) the child does most of the per-packet work and only the 2 % that is SIP crosses the
-pipe; on an all-SIP storm the reader is a small share of the work, so auto mode leaves
-small inputs in one process (``worth_a_reader_process``).
+Why a pipeline and not two readers splitting the file: parse → correlate → rules must see one
+timeline, while reading and parsing (walking every record, rejecting RTP, splitting header
+lines) need nothing from the rest. So a forked child runs the very same reader and parser
+(pipeline.iter_sip) and streams what they yield to the parent, which correlates and runs the
+rules at the same time. On a trunk capture (98 % RTP) the child does the per-packet work and
+only the SIP messages cross the pipe; an all-SIP storm moves its parsing there too.
+``worth_a_reader_process`` keeps small inputs in one process (auto mode).
 
 What crosses the pipe is plain data encoded with ``marshal`` (bytes, str, int, float, tuple,
-frozenset — nothing executable, and only what this module wrote in the child we forked),
-in batches: every message, every note at the point the reader added it (with its ``once``
+list, dict, frozenset — nothing executable, and only what this module wrote in the child it
+forked), in batches: every item, every note at the point the child added it (with its ``once``
 key, so the parent's NoteSink applies its caps exactly as in one process), every progress
 callback, then the final CaptureStats or the error that ended the read. The parent replays
 them in order, so its results are identical to the single-process run (tests/capture/
-test_worker.py compares whole JSON reports).
+test_worker.py compares messages, notes, stats and whole reports). This module holds the
+protocol and the CapturedMessage codec; sip/transfer.py encodes parsed messages.
 
 The pipe's buffer gives back-pressure: a child that runs ahead blocks on ``send`` after a few
 batches, so memory stays bounded however large the capture is. The child is stopped when the
@@ -28,11 +29,10 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypeVar
 
 from sipauth_analyzer.capture.files import CaptureError
-from sipauth_analyzer.capture.model import CapturedMessage, CaptureOptions, CaptureStats
-from sipauth_analyzer.capture.reader import read_messages
+from sipauth_analyzer.capture.model import CapturedMessage, CaptureStats
 from sipauth_analyzer.primitives import Endpoint, Note, NoteLevel, NoteSink, Transport
 
 #: Inputs smaller than this are read in the analysing process in auto mode: starting the child
@@ -40,7 +40,7 @@ from sipauth_analyzer.primitives import Endpoint, Note, NoteLevel, NoteSink, Tra
 AUTO_MIN_BYTES = 32 << 20
 
 # Item tags of the wire format (first element of each marshalled tuple).
-_MESSAGE, _NOTE, _PROGRESS, _END, _ERROR = range(5)
+_ITEM, _NOTE, _PROGRESS, _END, _ERROR = range(5)
 # A batch is sent when it holds this many items or this many payload bytes.
 _BATCH_ITEMS = 1024
 _BATCH_BYTES = 1 << 20
@@ -48,6 +48,8 @@ _BATCH_BYTES = 1 << 20
 _TRANSPORTS = {t.value: t for t in Transport}
 _LEVELS = {level.value: level for level in NoteLevel}
 _NO_FLAGS: frozenset[str] = frozenset()
+
+_T = TypeVar("_T")
 
 
 def usable_cpus() -> int:
@@ -124,8 +126,17 @@ class _Outbox:
             self.size = 0
 
 
-def _read_in_child(sources: Sequence[str], options: CaptureOptions, connection: Connection,
-                   with_progress: bool) -> None:
+#: What the child runs: given its note sink, stats and progress callback (None when the parent
+#: wants no progress), the items to stream, in order.
+Producer = Callable[[NoteSink, CaptureStats, "Callable[[int], None] | None"], Iterator[_T]]
+#: One item as marshal-able plain data (a tuple), and its payload size (for batching).
+Encoder = Callable[[_T], tuple[tuple[Any, ...], int]]
+#: The parent's inverse of the encoder (it may share equal values between items).
+Decoder = Callable[[tuple[Any, ...]], _T]
+
+
+def _run_in_child(produce: Producer[_T], encode: Encoder[_T], connection: Connection,
+                  with_progress: bool) -> None:
     outbox = _Outbox(connection)
     try:
         stats = CaptureStats()
@@ -134,12 +145,9 @@ def _read_in_child(sources: Sequence[str], options: CaptureOptions, connection: 
             def progress(done: int) -> None:
                 outbox.put((_PROGRESS, done), 0)
         put = outbox.put
-        for m in read_messages(sources, options, _ForwardingSink(outbox), stats,
-                               progress=progress):
-            src, dst = m.src, m.dst
-            put((_MESSAGE, m.data, m.file, m.frame, m.frames, m.time, src.ip, src.port,
-                 dst.ip, dst.port, m.transport.value, m.wire_size, m.ip_fragments, m.flags),
-                len(m.data))
+        for item in produce(_ForwardingSink(outbox), stats, progress):
+            data, size = encode(item)
+            put((_ITEM, data), size)
         outbox.put((_END, stats.files, stats.packets, stats.bytes, stats.sip_messages,
                     stats.linktypes, stats.tls_flows, stats.first_time, stats.last_time), 0)
         outbox.flush()
@@ -147,7 +155,7 @@ def _read_in_child(sources: Sequence[str], options: CaptureOptions, connection: 
         pass  # the parent is stopping (Ctrl-C reaches the whole process group) or is gone
     except CaptureError as error:
         _send_error(outbox, "capture", str(error))
-    except BaseException as error:  # a reader bug: the parent reports it like one
+    except BaseException as error:  # a bug in the child: the parent reports it like one
         _send_error(outbox, "internal", f"{type(error).__name__}: {error}")
     finally:
         connection.close()
@@ -161,31 +169,32 @@ def _send_error(outbox: _Outbox, kind: str, text: str) -> None:
         pass
 
 
-def read_messages_in_worker(
-    sources: Sequence[str],
-    options: CaptureOptions,
+def stream_from_child(
+    produce: Producer[_T],
+    encode: Encoder[_T],
+    decode: Decoder[_T],
     notes: NoteSink,
     stats: CaptureStats,
     *,
     progress: Callable[[int], None] | None = None,
-) -> Iterator[CapturedMessage]:
-    """``reader.read_messages`` run in a child process: the same messages, notes (added to
-    ``notes`` at the same points of the stream), progress calls and final ``stats``, and the
-    same CaptureError when a source cannot be read."""
+) -> Iterator[_T]:
+    """Run ``produce`` in a forked child and yield its items here, decoded, in order.
+
+    Notes the child adds reach ``notes`` at the same points of the stream, progress calls reach
+    ``progress``, the child's final CaptureStats are copied into ``stats``, and a CaptureError
+    the child raised is raised here at the same point. Any other failure of the child is a
+    RuntimeError (a bug), never a hang.
+    """
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
-        target=_read_in_child,
-        args=(list(sources), options, sender, progress is not None),
+        target=_run_in_child,
+        args=(produce, encode, sender, progress is not None),
         name="sipauth-reader",
         daemon=True,
     )
     child.start()
     sender.close()  # the child holds the only writing end: EOF when it ends
-    endpoints: dict[tuple[str, int], Endpoint] = {}
-    endpoint_limit = options.endpoint_cache_size
-    files: dict[str, str] = {}
-    flag_sets: dict[frozenset[str], frozenset[str]] = {_NO_FLAGS: _NO_FLAGS}
     try:
         while True:
             try:
@@ -197,24 +206,8 @@ def read_messages_in_worker(
                 ) from None
             for item in marshal.loads(blob):
                 tag = item[0]
-                if tag == _MESSAGE:
-                    (_, data, file, frame, frames, time, sip, sport, dip, dport, transport,
-                     wire_size, fragments, flags) = item
-                    src = endpoints.get((sip, sport))
-                    if src is None:
-                        if len(endpoints) >= endpoint_limit:
-                            endpoints.clear()
-                        src = endpoints[(sip, sport)] = Endpoint(sip, sport)
-                    dst = endpoints.get((dip, dport))
-                    if dst is None:
-                        if len(endpoints) >= endpoint_limit:
-                            endpoints.clear()
-                        dst = endpoints[(dip, dport)] = Endpoint(dip, dport)
-                    shared_flags = flag_sets.setdefault(flags, flags)
-                    yield CapturedMessage(
-                        data, files.setdefault(file, file), frame, frames, time, src, dst,
-                        _TRANSPORTS[transport], wire_size, fragments, shared_flags,
-                    )
+                if tag == _ITEM:
+                    yield decode(item[1])
                 elif tag == _NOTE:
                     _, kind, detail, level, note_frames, note_file, once = item
                     notes.add(Note(kind, detail, _LEVELS[level], note_frames, note_file),
@@ -236,3 +229,46 @@ def read_messages_in_worker(
         if child.is_alive():
             child.terminate()
         child.join()
+
+
+# -- CapturedMessage over the pipe -------------------------------------------------------------
+
+
+def encode_captured(m: CapturedMessage) -> tuple[tuple[Any, ...], int]:
+    src, dst = m.src, m.dst
+    return (
+        (m.data, m.file, m.frame, m.frames, m.time, src.ip, src.port, dst.ip, dst.port,
+         m.transport.value, m.wire_size, m.ip_fragments, m.flags),
+        len(m.data),
+    )
+
+
+class CapturedDecoder:
+    """Rebuilds CapturedMessages, sharing Endpoint, file name and flag objects between them
+    as the in-process demux does (one Endpoint per flow, not per message)."""
+
+    __slots__ = ("endpoint_limit", "endpoints", "files", "flag_sets")
+
+    def __init__(self, endpoint_limit: int) -> None:
+        self.endpoints: dict[tuple[str, int], Endpoint] = {}
+        self.endpoint_limit = endpoint_limit
+        self.files: dict[str, str] = {}
+        self.flag_sets: dict[frozenset[str], frozenset[str]] = {_NO_FLAGS: _NO_FLAGS}
+
+    def _endpoint(self, ip: str, port: int) -> Endpoint:
+        key = (ip, port)
+        endpoint = self.endpoints.get(key)
+        if endpoint is None:
+            if len(self.endpoints) >= self.endpoint_limit:
+                self.endpoints.clear()
+            endpoint = self.endpoints[key] = Endpoint(ip, port)
+        return endpoint
+
+    def __call__(self, item: tuple[Any, ...]) -> CapturedMessage:
+        (data, file, frame, frames, time, sip, sport, dip, dport, transport, wire_size,
+         fragments, flags) = item
+        return CapturedMessage(
+            data, self.files.setdefault(file, file), frame, frames, time,
+            self._endpoint(sip, sport), self._endpoint(dip, dport), _TRANSPORTS[transport],
+            wire_size, fragments, self.flag_sets.setdefault(flags, flags),
+        )

@@ -1,6 +1,6 @@
-"""The reader process (``--jobs 2``, capture/worker.py) gives exactly what the in-process
-reader gives: messages, notes (in order, with the same caps), progress calls, stats, errors,
-and therefore byte-identical reports."""
+"""The reader process (``--jobs 2``: capture/worker.py, sip/transfer.py) gives exactly what
+reading and parsing in process give: parsed messages, notes (in order, with the same caps),
+progress calls, stats, errors, and therefore byte-identical reports."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from click.testing import CliRunner
 
 from sipauth_analyzer.capture import worker
 from sipauth_analyzer.capture.files import CaptureError
-from sipauth_analyzer.capture.model import CapturedMessage, CaptureOptions, CaptureStats
-from sipauth_analyzer.capture.reader import read_messages
-from sipauth_analyzer.capture.worker import read_messages_in_worker, worth_a_reader_process
+from sipauth_analyzer.capture.model import CaptureOptions, CaptureStats
+from sipauth_analyzer.capture.worker import worth_a_reader_process
 from sipauth_analyzer.cli import cli
+from sipauth_analyzer.pipeline import iter_sip
 from sipauth_analyzer.primitives import Note, NoteSink
+from sipauth_analyzer.sip.message import SipMessage
+from sipauth_analyzer.sip.parser import ANALYSIS_PARSE_OPTIONS, SipParseOptions
 from tests.conftest import (
     CAPTURES_DIR,
     SAMPLE_PCAPS_DIR,
@@ -32,16 +34,20 @@ LOCAL_CAPTURES = [
 ]
 
 
-def _read(reader, sources: list[str], options: CaptureOptions | None = None,
-          ) -> tuple[list[CapturedMessage], list[Note], CaptureStats, list[int], str | None]:
+Read = tuple[list[SipMessage], list[Note], CaptureStats, list[int], str | None]
+
+
+def _read(jobs: int, sources: list[str], options: CaptureOptions | None = None,
+          parse_options: SipParseOptions | None = None) -> Read:
     options = options or CaptureOptions()
     sink = NoteSink(max_per_kind=options.max_notes_per_kind)
     stats = CaptureStats()
     progress: list[int] = []
-    messages: list[CapturedMessage] = []
+    messages: list[SipMessage] = []
     error = None
     try:
-        messages.extend(reader(sources, options, sink, stats, progress=progress.append))
+        messages.extend(iter_sip(sources, options, sink, stats, read_progress=progress.append,
+                                 parse_options=parse_options, jobs=jobs))
     except CaptureError as exc:
         error = str(exc)
     sink.close()
@@ -49,14 +55,20 @@ def _read(reader, sources: list[str], options: CaptureOptions | None = None,
 
 
 def _same_read(sources: list[str], options: CaptureOptions | None = None) -> None:
-    here = _read(read_messages, sources, options)
-    there = _read(read_messages_in_worker, sources, options)
-    assert there[0] == here[0]  # every message, field by field, in order
-    assert there[1] == here[1]  # every note, in the order it was added
-    assert there[2] == here[2]
-    assert there[3] == here[3]
-    assert there[4] == here[4]
-    assert not multiprocessing.active_children()
+    for parse_options in (None, ANALYSIS_PARSE_OPTIONS):
+        here = _read(1, sources, options, parse_options)
+        there = _read(2, sources, options, parse_options)
+        assert there[0] == here[0]  # every parsed message, field by field, in order
+        for ours, theirs in zip(here[0], there[0], strict=True):
+            assert theirs.kept_headers == ours.kept_headers
+            assert theirs.credentials == ours.credentials  # lazily parsed, the same
+            assert theirs.challenges == ours.challenges
+            assert theirs.problems == ours.problems
+        assert there[1] == here[1]  # every note, in the order it was added
+        assert there[2] == here[2]
+        assert there[3] == here[3]
+        assert there[4] == here[4]
+        assert not multiprocessing.active_children()
 
 
 @pytest.mark.parametrize("path", LOCAL_CAPTURES, ids=lambda p: p.name)
@@ -88,17 +100,17 @@ def test_unreadable_sources_raise_the_same_capture_error(tmp_path: Path) -> None
     bad_gzip.write_bytes(gzip.compress((CAPTURES_DIR / "link_ethernet.pcap").read_bytes())[:40])
     for sources in ([str(tmp_path / "missing.pcap")], [str(junk)],
                     [str(CAPTURES_DIR / "link_ethernet.pcap"), str(junk)], [str(bad_gzip)]):
-        here = _read(read_messages, sources)
-        there = _read(read_messages_in_worker, sources)
+        here = _read(1, sources)
+        there = _read(2, sources)
         assert here[4] is not None or here[1]  # each of them is an error or a warning
         assert there == here
 
 
 def test_a_reader_stopped_early_stops_its_process() -> None:
-    stream = read_messages_in_worker([str(CAPTURES_DIR / "tcp_split3.pcap")], CaptureOptions(),
-                                     NoteSink(), CaptureStats())
+    stream = iter_sip([str(CAPTURES_DIR / "tcp_split3.pcap")], CaptureOptions(), NoteSink(),
+                      CaptureStats(), jobs=2)
     first = next(stream)
-    assert first.frame >= 1
+    assert first.source.frame >= 1
     stream.close()
     assert not multiprocessing.active_children()
 
@@ -109,10 +121,10 @@ def test_a_reader_process_that_dies_is_an_error_not_a_hang(monkeypatch) -> None:
 
         os._exit(3)
 
-    monkeypatch.setattr(worker, "_read_in_child", die)
+    monkeypatch.setattr(worker, "_run_in_child", die)
     with pytest.raises(RuntimeError, match="exit code 3"):
-        list(read_messages_in_worker([str(CAPTURES_DIR / "link_ethernet.pcap")],
-                                     CaptureOptions(), NoteSink(), CaptureStats()))
+        list(iter_sip([str(CAPTURES_DIR / "link_ethernet.pcap")], CaptureOptions(),
+                      NoteSink(), CaptureStats(), jobs=2))
 
 
 def test_auto_mode_keeps_small_inputs_and_stdin_in_process(tmp_path: Path, monkeypatch) -> None:

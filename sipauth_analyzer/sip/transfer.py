@@ -1,0 +1,96 @@
+"""Parsed SIP messages as plain data, to cross from the reader process to the analysis one.
+
+The capture and SIP stages together are the part of an analysis that needs nothing from the
+rest, so ``--jobs 2`` runs both in a child (capture/worker.py) and hands over each parsed
+message: the parent never reads a packet or parses a header line. Lazily parsed parts
+(digest challenges and credentials) are not sent: they are still parsed on first use, here.
+
+The decoder shares equal short header values between messages, as the parser does (a response
+repeats its request's Via, From, To, Call-ID and CSeq), so a message costs the analysis the
+same memory however it was read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sipauth_analyzer.capture.worker import CapturedDecoder, encode_captured
+from sipauth_analyzer.sip.message import SipMessage
+from sipauth_analyzer.sip.model import ParseProblem
+from sipauth_analyzer.sip.parser import DEFAULT_OPTIONS, SipParseOptions
+
+# kept_headers on the wire: None, the profile's own set, or the set itself.
+_ALL_KEPT, _PROFILE_KEPT = 0, 1
+# Per-message wire overhead beyond body and payload, for batching only.
+_HEADER_BYTES_GUESS = 400
+
+
+def encode_sip(message: SipMessage, profile_kept: frozenset[str] | None
+               ) -> tuple[tuple[Any, ...], int]:
+    source, source_size = encode_captured(message.source)
+    kept = message.kept_headers
+    kept_code: int | frozenset[str] = (
+        _ALL_KEPT if kept is None else _PROFILE_KEPT if kept is profile_kept else kept
+    )
+    problems = tuple((p.kind, p.detail) for p in message.problems)
+    return (
+        (source, message.is_request, message.method, message.request_uri, message.status,
+         message.reason, message.headers, message.body, problems, kept_code,
+         message._cseq, message._cseq_parsed),
+        source_size + len(message.body) + _HEADER_BYTES_GUESS,
+    )
+
+
+class SipDecoder:
+    """The inverse of :func:`encode_sip` for one analysis (one parse profile)."""
+
+    __slots__ = ("captured", "profile_kept", "share_limit", "share_max_chars", "shared")
+
+    def __init__(self, options: SipParseOptions | None, endpoint_limit: int) -> None:
+        opts = options or DEFAULT_OPTIONS
+        self.captured = CapturedDecoder(endpoint_limit)
+        self.profile_kept = opts.keep_headers
+        self.shared: dict[str, str] = {}
+        self.share_limit = opts.shared_values
+        self.share_max_chars = opts.shared_value_max_chars
+
+    def _share(self, headers: dict[str, list[str]]) -> None:
+        shared = self.shared
+        max_chars = self.share_max_chars
+        for values in headers.values():
+            for index, value in enumerate(values):
+                seen = shared.get(value)
+                if seen is not None:
+                    values[index] = seen
+                elif len(value) <= max_chars:
+                    if len(shared) >= self.share_limit:
+                        shared.clear()
+                    shared[value] = value
+
+    def __call__(self, item: tuple[Any, ...]) -> SipMessage:
+        (source, is_request, method, request_uri, status, reason, headers, body, problems,
+         kept_code, cseq, cseq_parsed) = item
+        self._share(headers)
+        kept: frozenset[str] | None
+        if kept_code == _ALL_KEPT:
+            kept = None
+        elif kept_code == _PROFILE_KEPT:
+            kept = self.profile_kept
+        else:
+            kept = kept_code
+        return SipMessage(
+            self.captured(source),
+            is_request,
+            method,
+            request_uri,
+            status,
+            reason,
+            headers,
+            body,
+            [ParseProblem(kind, detail) for kind, detail in problems],
+            kept,
+            None,
+            None,
+            cseq,
+            cseq_parsed,
+        )
