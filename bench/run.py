@@ -427,12 +427,15 @@ def measure_workload(
         add(_measure(workload, name, _python(snippet, path), repeat=True, json_stdout=True))
 
     cli_missing = _python_probe("sipauth_analyzer.cli")
-    for command in ("analyze", "messages"):
-        name = f"sipauth {command} --format json"
+    # The default picks a reader process for large inputs (--jobs 0); "--jobs 1" is the same
+    # analysis in one process, for the comparison. Peak RSS of a two-process run is the larger
+    # of the two (wait4 reports a reaped grandchild's peak when it exceeds the child's own).
+    for command, extra in (("analyze", ()), ("analyze", ("--jobs", "1")), ("messages", ())):
+        name = " ".join(["sipauth", command, "--format", "json", *extra])
         if cli_missing is not None:
             add(Measurement(workload, name, unavailable=f"not importable: {cli_missing}"))
             continue
-        argv = [*_cli_argv(), command, str(path), "--format", "json"]
+        argv = [*_cli_argv(), command, str(path), "--format", "json", *extra]
         add(
             _measure(
                 workload,
