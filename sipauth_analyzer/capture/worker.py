@@ -129,7 +129,7 @@ class _Outbox:
 #: What the child runs: given its note sink, stats and progress callback (None when the parent
 #: wants no progress), the items to stream, in order.
 Producer = Callable[[NoteSink, CaptureStats, "Callable[[int], None] | None"], Iterator[_T]]
-#: One item as marshal-able plain data (a tuple), and its payload size (for batching).
+#: One item as plain data for the pipe (a tuple), and its payload size (for batching).
 Encoder = Callable[[_T], tuple[tuple[Any, ...], int]]
 #: The parent's inverse of the encoder (it may share equal values between items).
 Decoder = Callable[[tuple[Any, ...]], _T]
