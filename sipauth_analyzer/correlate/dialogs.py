@@ -34,8 +34,8 @@ class DialogGrouper:
     ) -> None:
         if call_id is None:
             return
-        to_lines = message.headers.get("to")
-        to_tag = self._tags.tag(to_lines[0]) if to_lines else None
+        to_line = message.first_line("to")
+        to_tag = self._tags.tag(to_line) if to_line else None
         index = self._index
         dialog = index.get((call_id, from_tag), now)
         if dialog is None and to_tag is not None:

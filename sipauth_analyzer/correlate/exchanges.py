@@ -89,18 +89,15 @@ class _Facts:
     __slots__ = ("branch_key", "call_id", "cseq_method", "cseq_number", "from_line", "from_tag")
 
     def __init__(self, message: SipMessage, tags: TagMemo) -> None:
-        headers = message.headers
-        values = headers.get("call-id")
-        self.call_id = values[0] if values else None
+        first_line = message.first_line
+        self.call_id = first_line("call-id")
         cseq = message.cseq  # parsed once, by the parser
         self.cseq_number = cseq[0] if cseq else None
         self.cseq_method = cseq[1] if cseq else None
-        values = headers.get("from")
-        self.from_line = values[0] if values else None
+        self.from_line = first_line("from")
         self.from_tag = tags.tag(self.from_line) if self.from_line else None
-        values = headers.get("via")
         self.branch_key = branch_key(
-            values[0] if values else None, self.call_id, self.cseq_number, self.from_tag
+            first_line("via"), self.call_id, self.cseq_number, self.from_tag
         )
 
 
@@ -273,8 +270,9 @@ class Correlator:
         call_id = facts.call_id
         cseq_number = facts.cseq_number
         direction = (source.src.ip, source.dst.ip)
-        headers = message.headers
-        has_credentials = "authorization" in headers or "proxy-authorization" in headers
+        has_credentials = message.has_header("authorization") or message.has_header(
+            "proxy-authorization"
+        )
         from_tag = facts.from_tag
         state: _ExchangeState | None = None
         nonces = [c.nonce for c in message.credentials if c.nonce] if has_credentials else []

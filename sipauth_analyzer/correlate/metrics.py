@@ -59,8 +59,8 @@ def _bump(counter: dict[str, int], key: str) -> None:
 
 
 def _carries_credentials(transaction: Transaction) -> bool:
-    headers = transaction.request.headers
-    return "authorization" in headers or "proxy-authorization" in headers
+    request = transaction.request
+    return request.has_header("authorization") or request.has_header("proxy-authorization")
 
 
 def is_auth_failure(exchange: AuthExchange) -> bool:

@@ -14,12 +14,13 @@ survives (``text.encode("latin-1")`` gives it back) and no lone surrogates reach
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sipauth_analyzer.capture.model import FLAG_INCOMPLETE, FLAG_TRUNCATED, CapturedMessage
 from sipauth_analyzer.primitives import Transport, redact_secrets
 from sipauth_analyzer.sip.grammar import is_token, parse_cseq
-from sipauth_analyzer.sip.message import COMPACT_FORMS, SipMessage
+from sipauth_analyzer.sip.message import COMPACT_FORMS, SipMessage, header_layout
 from sipauth_analyzer.sip.model import ParseProblem
 
 # RFC 3261 §8.1.1 / §8.2.1: headers every request and response must carry.
@@ -74,6 +75,9 @@ class SipParseOptions:
     # bound what it holds (about 16k x 256 characters at worst), they never change a result.
     shared_values: int = 16_384
     shared_value_max_chars: int = 256
+    # Distinct header layouts (names in order) shared between messages (message.HeaderLayout);
+    # the table is emptied when full, which only costs sharing.
+    shared_layouts: int = 4_096
     # Lower-case full header names kept in ``SipMessage.headers`` (None: every header). Lines
     # of other headers are still validated (bad names, folding, the line limit), not stored.
     # The headers the parser itself reads (_PARSER_HEADERS) are always added.
@@ -240,15 +244,16 @@ def parse(
     # A header outside the profile's keep_headers costs one set lookup: never stripped,
     # shared or stored.
     keep = opts.keep_headers
+    names: list[str] = []
+    values: list[str] = []
     if len(lines) <= opts.max_header_lines:
-        headers: dict[str, list[str]] = {}
         known = _HEADER_KEYS
         shared = _SHARED_VALUES
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             key = known.get(name)
             if key is None or not colon:
-                headers = _index_headers(lines, problems, opts)
+                names, values = _index_headers(lines, problems, opts)
                 break
             if keep is not None and key not in keep:
                 continue
@@ -260,23 +265,23 @@ def parse(
                 if len(shared) >= opts.shared_values:
                     shared.clear()
                 shared[value] = value
-            values = headers.get(key)
-            if values is None:
-                headers[key] = [value]
-            else:
-                values.append(value)
+            names.append(key)
+            values.append(value)
     else:
-        headers = _index_headers(lines, problems, opts)
+        names, values = _index_headers(lines, problems, opts)
+    layout = header_layout(tuple(names), opts.shared_layouts)
+    positions = layout.positions
 
-    if not headers.keys() >= _MANDATORY_KEYS:
+    if not positions.keys() >= _MANDATORY_KEYS:
         for key, display in MANDATORY_HEADERS:
-            if key not in headers:
+            if key not in positions:
                 problems.add("missing-header", f"mandatory header {display} is missing")
 
-    cseq_line = headers.get("cseq")
-    cseq = parse_cseq(cseq_line[0]) if cseq_line else None
-    if cseq_line and cseq is None:
-        problems.add("bad-cseq", f"CSeq {_snippet(cseq_line[0], opts.snippet_chars)} is malformed")
+    cseq_at = positions.get("cseq")
+    cseq_line = values[cseq_at[0]] if cseq_at else None
+    cseq = parse_cseq(cseq_line) if cseq_line is not None else None
+    if cseq_line is not None and cseq is None:
+        problems.add("bad-cseq", f"CSeq {_snippet(cseq_line, opts.snippet_chars)} is malformed")
     if not is_request:
         method = cseq[1] if cseq else None
     elif cseq is not None and cseq[1] != method:
@@ -285,8 +290,10 @@ def parse(
             "cseq-method-mismatch", f"CSeq method {cseq[1]} differs from request method {method}"
         )
 
-    body = _body(captured, data, head_end, body_start, headers, problems)
-    if body and opts.body is BodyPolicy.AUTH_INT and not _may_hash_body(headers):
+    length_at = positions.get("content-length")
+    body = _body(captured, data, head_end, body_start,
+                 values[length_at[0]] if length_at else None, problems)
+    if body and opts.body is BodyPolicy.AUTH_INT and not _may_hash_body(positions, values):
         body = b""
     return SipMessage(
         source=captured if opts.keep_payload else captured.without_data(),
@@ -295,7 +302,8 @@ def parse(
         request_uri=request_uri,
         status=status,
         reason=reason,
-        headers=headers,
+        layout=layout,
+        values=tuple(values),
         body=body,
         problems=problems.items,
         kept_headers=keep,
@@ -304,14 +312,15 @@ def parse(
     )
 
 
-def _may_hash_body(headers: dict[str, list[str]]) -> bool:
+def _may_hash_body(positions: Mapping[str, tuple[int, ...]], values: list[str]) -> bool:
     """Whether a digest response of this message may cover its body (see BodyPolicy.AUTH_INT).
 
     A superset of ``qop=auth-int``: the unescaped qop value can only read auth-int when the
     raw text contains it (any case) or escapes something with a backslash.
     """
     for name in ("authorization", "proxy-authorization"):
-        for line in headers.get(name, ()):
+        for index in positions.get(name, ()):
+            line = values[index]
             if "\\" in line or "auth-int" in line.lower():
                 return True
     return False
@@ -345,11 +354,15 @@ def _header_key(name: str) -> str | None:
 
 def _index_headers(
     lines: list[str], problems: _Problems, opts: SipParseOptions
-) -> dict[str, list[str]]:
-    """The general header pass: folding, bad lines and the line limit, each noted."""
-    headers: dict[str, list[str]] = {}
+) -> tuple[list[str], list[str]]:
+    """The general header pass: folding, bad lines and the line limit, each noted.
+
+    Returns the kept lines' names and values, in message order.
+    """
+    names: list[str] = []
+    values: list[str] = []
     keep = opts.keep_headers
-    current: list[str] | None = None
+    current = False  # whether the previous line is a kept header (values[-1] is its value)
     skipping = False  # the previous header line is one the profile does not keep
     line_count = 0
     for line in lines[1:]:
@@ -359,7 +372,7 @@ def _index_headers(
             # RFC 3261 §7.3.1: a line starting with SP/HTAB continues the previous header.
             if skipping:
                 continue
-            if current is None:
+            if not current:
                 problems.add(
                     "orphan-continuation",
                     "continuation line before any header: "
@@ -367,13 +380,13 @@ def _index_headers(
                 )
                 continue
             extra = line.strip()
-            previous = current[-1]
-            current[-1] = f"{previous} {extra}" if previous else extra
+            previous = values[-1]
+            values[-1] = f"{previous} {extra}" if previous else extra
             continue
         name, colon, value = line.partition(":")
         skipping = False
         if not colon:
-            current = None
+            current = False
             if line.strip():
                 problems.add(
                     "header-no-colon",
@@ -382,7 +395,7 @@ def _index_headers(
             continue
         key = _header_key(name)
         if key is None:
-            current = None
+            current = False
             problems.add(
                 "bad-header-name", f"bad header name: {_snippet(line.strip(), opts.snippet_chars)}"
             )
@@ -395,16 +408,13 @@ def _index_headers(
             )
             break
         if keep is not None and key not in keep:
-            current = None
+            current = False
             skipping = True
             continue
-        value = _share(value.strip(), opts)
-        current = headers.get(key)
-        if current is None:
-            current = headers[key] = [value]
-        else:
-            current.append(value)
-    return headers
+        names.append(key)
+        values.append(_share(value.strip(), opts))
+        current = True
+    return names, values
 
 
 _StartLine = tuple[bool, str | None, str | None, int | None, str | None]
@@ -446,7 +456,7 @@ def _body(  # noqa: PLR0917 - private helper, called once
     data: bytes,
     head_end: int,
     body_start: int,
-    headers: dict[str, list[str]],
+    content_length: str | None,
     problems: _Problems,
 ) -> bytes:
     """The body per Content-Length (RFC 3261 §20.14, §18.3)."""
@@ -459,8 +469,7 @@ def _body(  # noqa: PLR0917 - private helper, called once
             problems.add("headers-unterminated", "no blank line after the headers")
         return b""
     available = data[body_start:]
-    length_lines = headers.get("content-length")
-    if not length_lines:
+    if content_length is None:
         if captured.transport in _STREAM_TRANSPORTS:
             problems.add(
                 "missing-header",
@@ -468,7 +477,7 @@ def _body(  # noqa: PLR0917 - private helper, called once
                 f" (required over {captured.transport}, RFC 3261 §18.3)",
             )
         return available
-    text = length_lines[0]
+    text = content_length
     if not (text.isascii() and text.isdigit()) or len(text) > 9:
         problems.add("bad-content-length", f"Content-Length {text[:20]!r} is not a number")
         return available

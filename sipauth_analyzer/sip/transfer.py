@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from sipauth_analyzer.capture.worker import CapturedDecoder, encode_captured
-from sipauth_analyzer.sip.message import SipMessage
+from sipauth_analyzer.sip.message import SipMessage, header_layout
 from sipauth_analyzer.sip.model import ParseProblem
 from sipauth_analyzer.sip.parser import DEFAULT_OPTIONS, SipParseOptions
 
@@ -35,7 +35,7 @@ def encode_sip(message: SipMessage, profile_kept: frozenset[str] | None
     problems = tuple((p.kind, p.detail) for p in message.problems)
     return (
         (source, message.is_request, message.method, message.request_uri, message.status,
-         message.reason, message.headers, message.body, problems, kept_code,
+         message.reason, message.layout.names, message.values, message.body, problems, kept_code,
          message._cseq, message._cseq_parsed),
         source_size + len(message.body) + _HEADER_BYTES_GUESS,
     )
@@ -44,7 +44,9 @@ def encode_sip(message: SipMessage, profile_kept: frozenset[str] | None
 class SipDecoder:
     """The inverse of :func:`encode_sip` for one analysis (one parse profile)."""
 
-    __slots__ = ("captured", "profile_kept", "share_limit", "share_max_chars", "shared")
+    __slots__ = (
+        "captured", "layout_limit", "profile_kept", "share_limit", "share_max_chars", "shared"
+    )
 
     def __init__(self, options: SipParseOptions | None, endpoint_limit: int) -> None:
         opts = options or DEFAULT_OPTIONS
@@ -53,24 +55,26 @@ class SipDecoder:
         self.shared: dict[str, str] = {}
         self.share_limit = opts.shared_values
         self.share_max_chars = opts.shared_value_max_chars
+        self.layout_limit = opts.shared_layouts
 
-    def _share(self, headers: dict[str, list[str]]) -> None:
+    def _share(self, values: tuple[str, ...]) -> tuple[str, ...]:
         shared = self.shared
         max_chars = self.share_max_chars
-        for values in headers.values():
-            for index, value in enumerate(values):
-                seen = shared.get(value)
-                if seen is not None:
-                    values[index] = seen
-                elif len(value) <= max_chars:
-                    if len(shared) >= self.share_limit:
-                        shared.clear()
-                    shared[value] = value
+        out: list[str] = []
+        for value in values:
+            seen = shared.get(value)
+            if seen is not None:
+                value = seen
+            elif len(value) <= max_chars:
+                if len(shared) >= self.share_limit:
+                    shared.clear()
+                shared[value] = value
+            out.append(value)
+        return tuple(out)
 
     def __call__(self, item: tuple[Any, ...]) -> SipMessage:
-        (source, is_request, method, request_uri, status, reason, headers, body, problems,
+        (source, is_request, method, request_uri, status, reason, names, values, body, problems,
          kept_code, cseq, cseq_parsed) = item
-        self._share(headers)
         kept: frozenset[str] | None
         if kept_code == _ALL_KEPT:
             kept = None
@@ -85,7 +89,8 @@ class SipDecoder:
             request_uri,
             status,
             reason,
-            headers,
+            header_layout(names, self.layout_limit),
+            self._share(values),
             body,
             [ParseProblem(kind, detail) for kind, detail in problems],
             kept,
