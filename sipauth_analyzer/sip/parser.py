@@ -174,6 +174,27 @@ def _share(value: str, opts: SipParseOptions) -> str:
     return value
 
 
+# Parsed CSeq lines, so that a request and its responses, retransmissions and every message
+# numbered alike share one (number, method) tuple. Bounded like _SHARED_VALUES.
+_CSEQS: dict[str, tuple[int, str] | None] = {}
+
+
+def _shared_cseq(line: str, opts: SipParseOptions) -> tuple[int, str] | None:
+    """``parse_cseq(line)``, one tuple for equal lines."""
+    try:
+        return _CSEQS[line]
+    except KeyError:
+        pass
+    cseq = parse_cseq(line)
+    if cseq is not None:
+        cseq = (cseq[0], _share(cseq[1], opts))
+    if len(line) <= opts.shared_value_max_chars:
+        if len(_CSEQS) >= opts.shared_values:
+            _CSEQS.clear()
+        _CSEQS[line] = cseq
+    return cseq
+
+
 def _looks_binary(data: bytes) -> bool:
     """Control bytes other than CR/LF/HTAB in the first line mean this is not SIP text."""
     line_end = data.find(b"\n", 0, 512)
@@ -232,6 +253,14 @@ def parse(
     if isinstance(start, ParseProblem):
         return start
     is_request, method, request_uri, status, reason = start
+    # Every message is kept until the report: its start line's strings are shared like header
+    # values (the same methods, request URIs and reason phrases repeat all through a capture).
+    if method is not None:
+        method = _share(method, opts)
+    if request_uri is not None:
+        request_uri = _share(request_uri, opts)
+    if reason is not None:
+        reason = _share(reason, opts)
     if is_request and method not in _COMMON_METHODS and not is_token(method or ""):
         problems.add(
             "bad-method",
@@ -279,7 +308,7 @@ def parse(
 
     cseq_at = positions.get("cseq")
     cseq_line = values[cseq_at[0]] if cseq_at else None
-    cseq = parse_cseq(cseq_line) if cseq_line is not None else None
+    cseq = _shared_cseq(cseq_line, opts) if cseq_line is not None else None
     if cseq_line is not None and cseq is None:
         problems.add("bad-cseq", f"CSeq {_snippet(cseq_line, opts.snippet_chars)} is malformed")
     if not is_request:
@@ -305,7 +334,7 @@ def parse(
         layout=layout,
         values=tuple(values),
         body=body,
-        problems=problems.items,
+        _problems=problems.items or None,
         kept_headers=keep,
         _cseq=cseq,
         _cseq_parsed=True,

@@ -92,7 +92,7 @@ class SipDecoder:
             header_layout(names, self.layout_limit),
             self._share(values),
             body,
-            [ParseProblem(kind, detail) for kind, detail in problems],
+            [ParseProblem(kind, detail) for kind, detail in problems] or None,
             kept,
             None,
             None,
