@@ -102,6 +102,23 @@ def linktype_name(linktype: int) -> str:
     return name if name else f"LINKTYPE_{linktype}"
 
 
+# The flags a reassembled datagram's messages carry, by (reassembled, incomplete, truncated):
+# eight shared sets instead of one per datagram (each message keeps its flags to the report).
+_DATAGRAM_FLAGS: dict[tuple[bool, bool, bool], frozenset[str]] = {
+    (reassembled, incomplete, truncated): frozenset(
+        flag
+        for flag, present in (
+            (FLAG_IP_REASSEMBLED, reassembled),
+            (FLAG_INCOMPLETE, incomplete),
+            (FLAG_TRUNCATED, truncated),
+        )
+        if present
+    )
+    for reassembled in (False, True)
+    for incomplete in (False, True)
+    for truncated in (False, True)
+}
+
 class Demux(Protocol):
     """What the decoder needs from the transport layer (``capture.transport.TransportDemux``)."""
 
@@ -411,14 +428,9 @@ class PacketDecoder:
         # An abandoned datagram was fragmented even when one fragment arrived: at least one
         # more was sent and lost (the firewall-drops-fragments case), so count it.
         self._ip_fragments = len(datagram.frames) + (0 if datagram.complete else 1)
-        flags: set[str] = set()
-        if len(datagram.frames) > 1:
-            flags.add(FLAG_IP_REASSEMBLED)
-        if not datagram.complete:
-            flags.add(FLAG_INCOMPLETE)
-        if datagram.truncated:
-            flags.add(FLAG_TRUNCATED)
-        self._flags = frozenset(flags)
+        self._flags = _DATAGRAM_FLAGS[
+            (len(datagram.frames) > 1, not datagram.complete, bool(datagram.truncated))
+        ]
         self._incomplete = not datagram.complete
         try:
             payload = datagram.payload

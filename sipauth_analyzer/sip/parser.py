@@ -133,6 +133,23 @@ def _snippet(data: bytes | str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Equal problems, one object: junk and cut-short traffic repeats the same few problems
+# ("mandatory header From is missing") in every message, and each is kept with its message.
+_SHARED_PROBLEMS: dict[tuple[str, str], ParseProblem] = {}
+_SHARED_PROBLEMS_LIMIT = 4_096
+
+
+def _shared_problem(kind: str, detail: str) -> ParseProblem:
+    key = (kind, detail)
+    problem = _SHARED_PROBLEMS.get(key)
+    if problem is None:
+        problem = ParseProblem(kind, detail)
+        if len(_SHARED_PROBLEMS) >= _SHARED_PROBLEMS_LIMIT:
+            _SHARED_PROBLEMS.clear()
+        _SHARED_PROBLEMS[key] = problem
+    return problem
+
+
 class _Problems:
     """The message's problem list, bounded by ``max_problems``."""
 
@@ -144,7 +161,7 @@ class _Problems:
 
     def add(self, kind: str, detail: str) -> None:
         if len(self.items) < self.limit:
-            self.items.append(ParseProblem(kind, detail))
+            self.items.append(_shared_problem(kind, detail))
         elif len(self.items) == self.limit:
             self.items.append(
                 ParseProblem(

@@ -337,6 +337,26 @@ def test_stream_limit_evicts_least_recently_used() -> None:
     assert "max_tcp_streams" in limit.detail and limit.frames == (1,)
 
 
+def test_evicted_streams_leave_the_floor_heap() -> None:
+    """Flushed directions must not stay referenced by the heap of held frames (they leave it
+    lazily): 100 k half-open connections behind a 20 k limit once kept ~250 MiB alive."""
+    from sipauth_analyzer.capture.transport import _FLOOR_HEAP_SLACK
+
+    limit = 50
+    demux = TransportDemux(CaptureOptions(max_tcp_streams=limit), NoteSink(), CaptureStats(),
+                           "t.pcap")
+    partial = REGISTER[: REGISTER.index(b"\r\n\r\n") + 4 - 10]
+    streams = 10 * (limit + _FLOOR_HEAP_SLACK)
+    for port in range(1, streams + 1):
+        demux.tcp(port, 1.0, "10.0.0.1", "10.0.0.2", port, 5060, 0, ACK, partial, False)
+        assert len(demux.floor_heap) <= 2 * limit + _FLOOR_HEAP_SLACK + 1
+    assert demux.counters.tcp_streams_evicted == streams - limit
+    live = {id(state) for state in demux._streams.values()}
+    assert {id(entry[3]) for entry in demux.floor_heap} >= live
+    # Frames still held are the live directions': the oldest of them is the floor.
+    assert demux.held_floor() == min(state.last_frame for state in demux._streams.values())
+
+
 def test_expire_flushes_idle_streams_only() -> None:
     wire = Wire(CaptureOptions(tcp_idle_timeout=10.0))
     wire.syn()
