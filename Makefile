@@ -37,7 +37,7 @@ unit: $(STAMP) tshark
 test: lint typecheck unit
 
 bench: $(STAMP) tshark
-	$(BIN)/python -m bench.run --big
+	$(BIN)/python -m bench.run --big --exhaustion
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz.campaign

@@ -704,6 +704,67 @@ def evaluate_targets(
     return verdicts
 
 
+# Issue 6: captures built to exhaust each resource limit (tests/fuzz/exhaust.py), analysed by
+# the whole tool: each must stay within the memory target like every other workload.
+EXHAUSTION_CAPTURES: tuple[tuple[str, int, str], ...] = (
+    ("fragments", 100_000, "incomplete IPv4 fragments (distinct datagrams)"),
+    ("half-open", 100_000, "half-open TCP connections"),
+    ("malformed", 100_000, "malformed SIP messages"),
+    ("call-ids", 1_000_000, "REGISTERs, each its own Call-ID, never answered"),
+)
+
+
+def measure_exhaustion(out_dir: Path, divisor: int = 1) -> list[dict[str, Any]]:
+    """Peak RSS and time of ``sipauth analyze --format json`` on each exhaustion capture
+    (``divisor`` shrinks them, for a smoke run)."""
+    from tests.fuzz.exhaust import build  # the builders live with the tests that use them
+
+    print()
+    print("Exhaustion captures (issue 6): sipauth analyze --format json, peak RSS")
+    rows: list[dict[str, Any]] = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for kind, full_size, what in EXHAUSTION_CAPTURES:
+        size = max(1, full_size // divisor)
+        path = out_dir / f"exhaust-{kind}-{size}.pcap"
+        if not path.exists():
+            partial = path.with_suffix(".tmp")
+            build(kind, partial, size)  # deterministic: the same bytes on every machine
+            partial.replace(path)
+        argv = [*_cli_argv(), "analyze", str(path), "--format", "json"]
+        measured = _measure("exhaustion", kind, lambda argv=argv: run_child(argv, discard=True),
+                            repeat=False, ok_codes=(0, 1))
+        row: dict[str, Any] = {"capture": kind, "size": size, "what": what,
+                               "path": path.name, "seconds": measured.seconds,
+                               "peak_rss_mib": measured.peak_rss_mib,
+                               "unavailable": measured.unavailable}
+        rows.append(row)
+        if measured.seconds is None:
+            print(f"  {kind:<10} n/a ({measured.unavailable})")
+        else:
+            print(f"  {kind:<10} {measured.seconds:8.2f} s {measured.peak_rss_mib or 0:8.1f} MiB"
+                  f"  {size:,} {what}")
+    return rows
+
+
+def exhaustion_verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    verdicts = []
+    for row in rows:
+        value = row["peak_rss_mib"]
+        status = "n/a" if value is None else "PASS" if value < TARGET_PEAK_RSS_MIB else "MISS"
+        verdicts.append({
+            "target": f"exhaustion {row['capture']} x{row['size']:,}: sipauth analyze peak RSS "
+                      f"< {TARGET_PEAK_RSS_MIB:.0f} MiB",
+            "value": value,
+            "threshold": TARGET_PEAK_RSS_MIB,
+            "status": status,
+            "value_by_cpu_time": None,
+        })
+    for item in verdicts:
+        shown = "n/a" if item["value"] is None else f"{item['value']:.1f}"
+        print(f"  {item['status']:<4}  {shown:>9}  {item['target']}")
+    return verdicts
+
+
 def machine_info() -> dict[str, Any]:
     cpu = "unknown"
     try:
@@ -758,6 +819,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure our tool on a 5 M-packet trunk and a 1 M-message storm (the memory "
         "targets of issue 7; no tshark)",
     )
+    parser.add_argument(
+        "--exhaustion",
+        action="store_true",
+        help="also analyse the captures built to exhaust each resource limit (issue 6: 100 k "
+        "fragments, 100 k half-open TCP streams, 100 k malformed messages, 1 M Call-IDs)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile our reader on the trunk")
     parser.add_argument("--no-tshark", action="store_true", help="skip the tshark lines")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
@@ -795,6 +862,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = print_table(results, captures)
     counts = print_counts(results, captures)
     verdicts = evaluate_targets(results, captures)
+    exhaustion: list[dict[str, Any]] = []
+    if args.exhaustion:
+        exhaustion = measure_exhaustion(args.out, 10 if args.quick else 1)
+        verdicts += exhaustion_verdicts(exhaustion)
     if args.profile:
         profile_reader(captures["trunk"])
     report = {
@@ -807,6 +878,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "measurements": rows,
         "sip_counts": counts,
+        "exhaustion": exhaustion,
         "targets": verdicts,
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -231,3 +231,17 @@ def test_tshark_sees_the_same_sip(trunk: GeneratedCapture, storm: GeneratedCaptu
             timeout=120,
         ).stdout
         assert len(out.splitlines()) == capture.sip_messages
+
+
+def test_exhaustion_workload_measures_every_capture(tmp_path: Path) -> None:
+    """``bench.run --exhaustion`` builds each capture and measures the whole tool on it: every
+    capture gets a peak RSS and a verdict (tiny sizes here; no figure is asserted)."""
+    from bench.run import EXHAUSTION_CAPTURES, exhaustion_verdicts, measure_exhaustion
+
+    rows = measure_exhaustion(tmp_path, divisor=1000)
+    assert [row["capture"] for row in rows] == [kind for kind, _, _ in EXHAUSTION_CAPTURES]
+    for row in rows:
+        assert row["unavailable"] is None, row
+        assert row["peak_rss_mib"] > 0 and (tmp_path / row["path"]).stat().st_size > 0
+    verdicts = exhaustion_verdicts(rows)
+    assert [v["status"] for v in verdicts] == ["PASS"] * len(rows)
