@@ -1,4 +1,4 @@
-"""Correlation stage: SIP messages → transactions, dialogs, auth exchanges and metrics.
+"""Correlation stage: SIP messages → transactions, auth exchanges and metrics.
 
 Public interface::
 
@@ -18,7 +18,6 @@ from sipauth_analyzer.correlate.metrics import compute_metrics
 from sipauth_analyzer.correlate.model import (
     AuthExchange,
     Correlation,
-    Dialog,
     Metrics,
     Outcome,
     PeerPair,
@@ -43,7 +42,6 @@ __all__ = [
     "CorrelateOptions",
     "Correlation",
     "Correlator",
-    "Dialog",
     "Metrics",
     "Outcome",
     "PeerPair",

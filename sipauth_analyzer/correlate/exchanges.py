@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sipauth_analyzer.correlate.dialogs import DialogGrouper
 from sipauth_analyzer.correlate.metrics import compute_metrics
 from sipauth_analyzer.correlate.model import (
     AuthExchange,
@@ -169,7 +168,6 @@ class Correlator:
         self._by_from: dict[tuple[object, ...], _ExchangeState] = {}
         self._cancelled: set[int] = set()  # id() of attempts a CANCEL aimed at
         self._tags = TagMemo(options.max_memoized_tag_lines)
-        self._dialogs = DialogGrouper(options.max_dialogs, self._tags)
         self._tallies: dict[tuple[str, str], _NoteTally] = {}
         self._first_time: float | None = None
         self._last_time: float | None = None
@@ -190,7 +188,6 @@ class Correlator:
             self._next_expiry = now + EXPIRY_SWEEP_INTERVAL
             self._expire(now)
         facts = _Facts(message, self._tags)
-        self._dialogs.add(message, facts.call_id, facts.from_tag, now)
         if message.is_request:
             self._request(message, facts, now)
         else:
@@ -446,7 +443,6 @@ class Correlator:
             orphan_responses=self._orphans,
             metrics_by_pair=metrics_by_pair,
             overall=overall,
-            dialogs=self._dialogs.dialogs,
             notes=self._notes(),
         )
 
@@ -480,18 +476,6 @@ class Correlator:
                     level=level,
                     frames=tuple(tally.frames),
                     file=file,
-                )
-            )
-        if self._dialogs.evicted:
-            notes.append(
-                Note(
-                    kind="correlate-dialog-table-full",
-                    detail=(
-                        f"{self._dialogs.evicted} dialog(s) were forgotten because max_dialogs="
-                        f"{options.max_dialogs} was reached; their later messages start new"
-                        " call flows"
-                    ),
-                    level=NoteLevel.INFO,
                 )
             )
         return notes

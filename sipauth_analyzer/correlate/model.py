@@ -132,22 +132,6 @@ class AuthExchange:
         return sorted(set(out))
 
 
-@dataclass(slots=True)
-class Dialog:
-    """Messages grouped by Call-ID and the tags of both ends (RFC 3261 §12), for call flows.
-
-    Kept light: a message joins the dialog whose Call-ID matches and whose initiator tag is
-    its From or To tag. ``remote_tags`` lists every To tag seen answering the initiator (more
-    than one means forking, §12.1). Requests outside dialogs (REGISTER, OPTIONS) form
-    one-transaction "dialogs" of their own, so every message has a place in a call flow.
-    """
-
-    call_id: str
-    local_tag: str | None  # the From tag of the first request seen
-    remote_tags: list[str] = field(default_factory=list)
-    messages: list[SipMessage] = field(default_factory=list)
-
-
 @dataclass(frozen=True, slots=True)
 class PeerPair:
     """A trunk seen from one direction: requests from ``client`` challenged (or not) by ``server``.
@@ -191,6 +175,5 @@ class Correlation:
     orphan_responses: list[SipMessage]  # responses that match no request in the capture
     metrics_by_pair: dict[PeerPair, Metrics]
     overall: Metrics
-    dialogs: list[Dialog] = field(default_factory=list)
     # Limits hit, branch reuse, ... (kinds correlate-*).
     notes: list[Note] = field(default_factory=list)

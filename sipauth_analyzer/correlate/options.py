@@ -36,8 +36,6 @@ class CorrelateOptions:
     retry that echoes one of them (RFC 7616 §3.4: credentials carry the challenge's nonce). A
     brute-force loop gets a fresh nonce per cycle; only the newest ones are kept.
 
-    ``max_dialogs``: dialogs kept findable at once for grouping later messages into them.
-
     ``max_memoized_tag_lines``: distinct From / To header lines whose ``tag`` parameter is
     remembered (see ``transactions.TagMemo``); when full the memo starts over. Only speed
     depends on it, never a result.
@@ -48,5 +46,4 @@ class CorrelateOptions:
     max_open_exchanges: int = 100_000
     exchange_idle_timeout: float = 120.0
     max_nonces_per_exchange: int = 8
-    max_dialogs: int = 200_000
     max_memoized_tag_lines: int = 4096

@@ -98,7 +98,7 @@ DEFAULT_OPTIONS = SipParseOptions()
 # raises HeaderNotKept for it, so a new reader fails loudly in the tests instead of quietly.
 ANALYSIS_HEADERS: frozenset[str] = frozenset({
     # Mandatory (RFC 3261 §8.1.1): transaction and exchange keys (correlate/exchanges.py,
-    # transactions.py), dialogs by From/To tag (dialogs.py, report/ladder.py), Call-IDs of
+    # transactions.py), response copies by To tag (report/ladder.py), Call-IDs of
     # findings and evidence (rules/base.py), From URI of brute-force attempts
     # (rules/hostile.py), Via/CSeq evidence of SA509/SA510, top_via_branch (SA509).
     "call-id", "cseq", "from", "to", "via",

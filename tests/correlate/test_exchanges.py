@@ -460,7 +460,7 @@ def test_transaction_timeout_forgets_by_capture_time() -> None:
     assert len(run(flow, CorrelateOptions(transaction_timeout=400.0)).transactions) == 1
 
 
-def test_dialogs_group_both_directions() -> None:
+def test_a_bye_from_the_callee_is_an_exchange_of_its_own() -> None:
     caller, callee = "10.0.0.1:5060", "10.0.0.2:5060"
     flow = Flow()
     inv = flow.request("INVITE", src=caller, dst=callee, call_id="d1", from_tag="A")
@@ -478,11 +478,6 @@ def test_dialogs_group_both_directions() -> None:
     flow.response(bye, 200, to_tag="A")
     flow.request("REGISTER", call_id="other", from_tag="R")
     result = run(flow)
-    assert [(d.call_id, d.local_tag, d.remote_tags) for d in result.dialogs] == [
-        ("d1", "A", ["B"]),
-        ("other", "R", []),
-    ]
-    assert [m.source.frame for m in result.dialogs[0].messages] == [1, 2, 3, 4, 5]
     # The BYE from the callee is an exchange of its own, in the other direction.
     assert [(e.method, e.client.ip, e.outcome) for e in result.exchanges] == [
         ("INVITE", "10.0.0.1", Outcome.SUCCEEDED),

@@ -80,14 +80,12 @@ def test_malformed_messages_are_noted_with_a_bounded_note_list(tmp_path: Path) -
 
 
 def test_call_ids_hit_every_correlation_table(tmp_path: Path) -> None:
-    """Transactions, open exchanges and dialogs, at small limits (the defaults are 100k–200k:
-    the full-size run is the slow test below)."""
-    limits = {"correlate": {"max_transactions": 1_000, "max_open_exchanges": 500,
-                            "max_dialogs": 1_000}}
+    """Transactions and open exchanges, at small limits (the defaults are 100k–200k: the
+    full-size run is the slow test below)."""
+    limits = {"correlate": {"max_transactions": 1_000, "max_open_exchanges": 500}}
     measured = _run(tmp_path, "call-ids", 4_000, "analyze", limits)
     _limit_reported(measured, "correlate-transaction-table-full", "max_transactions=1000")
     _limit_reported(measured, "correlate-open-exchanges-full", "max_open_exchanges=500")
-    _limit_reported(measured, "correlate-dialog-table-full", "max_dialogs=1000")
     assert measured.messages == 4_000  # forgetting table entries never drops a message
 
 
@@ -135,10 +133,9 @@ def test_full_size_exhaustion(tmp_path: Path, kind: str, size: int,
 
 @pytest.mark.slow
 def test_a_million_call_ids(tmp_path: Path) -> None:
-    """Every default correlation limit is passed (200k transactions, 100k open exchanges, 200k
-    dialogs) and reported; the peak RSS is printed (see the report for the figure)."""
+    """Every default correlation limit is passed (200k transactions, 100k open exchanges) and
+    reported; the peak RSS is printed (see the report for the figure)."""
     measured = _run(tmp_path, "call-ids", 1_000_000, "analyze")
-    for kind in ("correlate-transaction-table-full", "correlate-open-exchanges-full",
-                 "correlate-dialog-table-full"):
+    for kind in ("correlate-transaction-table-full", "correlate-open-exchanges-full"):
         assert measured.notes.get(kind) == 1, measured.notes
     assert measured.messages == 1_000_000
