@@ -66,8 +66,11 @@ class HeaderLayout:
 
 # Layouts by their names, so equal layouts are one object. Emptied when full: the bound caps
 # what hostile traffic (random header names and orders) can make it hold; it never changes a
-# result, only how much is shared.
+# result, only how much is shared. Layouts longer than _SHARED_LAYOUT_MAX_LINES (real messages
+# carry 10-30 header lines; the parser allows 512) are not kept: a full table of those would
+# hold ~150 MiB.
 _LAYOUTS: dict[tuple[str, ...], HeaderLayout] = {}
+_SHARED_LAYOUT_MAX_LINES = 64
 
 
 def header_layout(names: tuple[str, ...], limit: int = 4_096) -> HeaderLayout:
@@ -78,9 +81,10 @@ def header_layout(names: tuple[str, ...], limit: int = 4_096) -> HeaderLayout:
         for index, name in enumerate(names):
             positions[name] = (*positions.get(name, ()), index)
         layout = HeaderLayout(names, positions)
-        if len(_LAYOUTS) >= limit:
-            _LAYOUTS.clear()
-        _LAYOUTS[names] = layout
+        if len(names) <= _SHARED_LAYOUT_MAX_LINES:
+            if len(_LAYOUTS) >= limit:
+                _LAYOUTS.clear()
+            _LAYOUTS[names] = layout
     return layout
 
 
