@@ -235,7 +235,7 @@ def test_tshark_sees_the_same_sip(trunk: GeneratedCapture, storm: GeneratedCaptu
 
 def test_exhaustion_workload_measures_every_capture(tmp_path: Path) -> None:
     """``bench.run --exhaustion`` builds each capture and measures the whole tool on it: every
-    capture gets a peak RSS and a verdict (tiny sizes here; no figure is asserted)."""
+    capture gets a peak RSS and a verdict (tiny sizes here)."""
     from bench.run import EXHAUSTION_CAPTURES, exhaustion_verdicts, measure_exhaustion
 
     rows = measure_exhaustion(tmp_path, divisor=1000)
@@ -243,5 +243,11 @@ def test_exhaustion_workload_measures_every_capture(tmp_path: Path) -> None:
     for row in rows:
         assert row["unavailable"] is None, row
         assert row["peak_rss_mib"] > 0 and (tmp_path / row["path"]).stat().st_size > 0
+    # Each verdict follows from its figure. (The figure itself is not asserted: a child
+    # spawned from a large pytest process reports that process's resident size as its own
+    # peak, since Linux carries the high-water mark across vfork and exec.)
     verdicts = exhaustion_verdicts(rows)
-    assert [v["status"] for v in verdicts] == ["PASS"] * len(rows)
+    for row, verdict in zip(rows, verdicts, strict=True):
+        expected = "PASS" if row["peak_rss_mib"] < verdict["threshold"] else "MISS"
+        assert verdict["status"] == expected and verdict["value"] == row["peak_rss_mib"]
+        assert row["capture"] in verdict["target"]
