@@ -24,7 +24,9 @@ How a request finds its exchange (the retry rules):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sipauth_analyzer.correlate.metrics import compute_metrics
 from sipauth_analyzer.correlate.model import (
@@ -125,6 +127,18 @@ class _NoteTally:
             self.frames.append(frame)
 
 
+_T = TypeVar("_T")
+
+
+def appended(items: Sequence[_T], item: _T) -> list[_T]:
+    """``items`` with ``item`` appended: in place once it is a list, a new list when it is
+    still the empty tuple the model starts with (see ``Transaction``)."""
+    if isinstance(items, list):
+        items.append(item)
+        return items
+    return [*items, item]
+
+
 def decide_outcome(exchange: AuthExchange, last_cancelled: bool) -> Outcome:
     """How an exchange ended, from its last attempt's first final response (RFC 3261 §21)."""
     final = exchange.last.final
@@ -221,7 +235,7 @@ class Correlator:
             if entry is not None:
                 if entry.cseq_number == cseq_number:
                     # §17.1.2.2 / §17.1.1.2: the same request sent again is a retransmission.
-                    entry.tx.retransmissions.append(message)
+                    entry.tx.retransmissions = appended(entry.tx.retransmissions, message)
                     if entry.state is not None:
                         self._touch(entry.state, now)
                     return
@@ -236,7 +250,8 @@ class Correlator:
             if bkey is not None:
                 invite = self._tx.get((bkey, "INVITE", source.src.ip, source.dst.ip), now)
                 if invite is not None and invite.state is not None:
-                    invite.state.exchange.cancels.append(tx)
+                    exchange = invite.state.exchange
+                    exchange.cancels = appended(exchange.cancels, tx)
                     self._cancelled.add(id(invite.tx))
                     self._touch(invite.state, now)
         else:
@@ -250,7 +265,8 @@ class Correlator:
         if bkey is not None:
             entry = self._tx.get((bkey, "INVITE", source.src.ip, source.dst.ip), now)
             if entry is not None and entry.state is not None:
-                entry.state.exchange.acks.append(message)
+                exchange = entry.state.exchange
+                exchange.acks = appended(exchange.acks, message)
                 return
         # A 2xx ACK is a transaction of its own with a new branch (§13.2.2.4) and may take
         # another route than the INVITE, so only the client address is part of the key.
@@ -258,7 +274,7 @@ class Correlator:
             (source.src.ip, facts.call_id, facts.from_tag, facts.cseq_number), now
         )
         if state is not None:
-            state.exchange.acks.append(message)
+            state.exchange.acks = appended(state.exchange.acks, message)
 
     def _assign(
         self, tx: Transaction, message: SipMessage, method: str, facts: _Facts, now: float

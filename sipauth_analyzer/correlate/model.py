@@ -8,6 +8,7 @@ read exchanges; reports render them. Frame numbers are Wireshark's.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sipauth_analyzer.primitives import Endpoint, Note
@@ -22,10 +23,14 @@ class Transaction:
     ``retransmissions`` are copies of the request seen again (same key); they are never new
     attempts. ``responses`` holds every response in capture order (provisional, final and
     retransmitted finals).
+
+    ``retransmissions`` (like AuthExchange ``acks`` and ``cancels``) is the empty tuple until
+    correlation finds one: most transactions have none, every one is kept until the report, and
+    an empty list per transaction is 56 bytes.
     """
 
     request: SipMessage
-    retransmissions: list[SipMessage] = field(default_factory=list)
+    retransmissions: Sequence[SipMessage] = ()
     responses: list[SipMessage] = field(default_factory=list)
     # Memo of ``final``: metrics, rules and reports ask for it about ten times per transaction
     # (directly and through ``challenges`` / AuthExchange.challenged), ~1.5 million scans on a
@@ -98,9 +103,9 @@ class AuthExchange:
     # ACKs for this exchange's INVITE attempts (non-2xx ACKs share the INVITE's branch,
     # RFC 3261 §17.1.1.3; 2xx ACKs are matched by Call-ID, From tag and CSeq number, §13.2.2.4).
     # ACK and CANCEL are never attempts.
-    acks: list[SipMessage] = field(default_factory=list)
+    acks: Sequence[SipMessage] = ()
     # CANCEL transactions aimed at one of the attempts (same branch, RFC 3261 §9.1).
-    cancels: list[Transaction] = field(default_factory=list)
+    cancels: Sequence[Transaction] = ()
 
     @property
     def first(self) -> Transaction:

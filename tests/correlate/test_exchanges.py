@@ -349,7 +349,7 @@ def test_same_packet_seen_on_two_hops_is_not_a_retransmission() -> None:
     flow.response(inside, 401, challenge=digest_challenge("n1"))
     result = run(flow)
     assert len(result.transactions) == 2
-    assert all(t.retransmissions == [] for t in result.transactions)
+    assert not any(t.retransmissions for t in result.transactions)
     assert [[r.source.frame for r in t.responses] for t in result.transactions] == [[4], [3]]
     assert result.orphan_responses == []
 
