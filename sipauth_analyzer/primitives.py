@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class Transport(enum.StrEnum):
@@ -128,3 +132,16 @@ def redact_secrets(text: str) -> str:
     """
     text = _SECRET_PARAM.sub(lambda m: f'{m.group(1)}{m.group(2)}"{REDACTED}"', text)
     return _BASIC_TOKEN.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+
+
+def remember(table: dict[_K, _V], key: _K, value: _V, limit: int) -> _V:
+    """Put ``value`` in a sharing table that is emptied once it holds ``limit`` entries.
+
+    The tables that make equal values one object (header strings, layouts, CSeq tuples, parse
+    problems, digest fields) are bounded this way: hostile traffic cannot grow them, and
+    emptying one costs only sharing, never a result. Returns ``value``.
+    """
+    if len(table) >= limit:
+        table.clear()
+    table[key] = value
+    return value

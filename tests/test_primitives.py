@@ -67,3 +67,13 @@ def test_a_zero_cap_summarises_everything() -> None:
     assert sink.notes == []
     sink.close()
     assert len(sink.notes) == 1 and "3 more tcp-gap notes" in sink.notes[0].detail
+
+
+def test_remember_empties_a_full_table_before_adding() -> None:
+    from sipauth_analyzer.primitives import remember
+
+    table: dict[str, int] = {}
+    assert remember(table, "a", 1, 2) == 1 and remember(table, "b", 2, 2) == 2
+    assert table == {"a": 1, "b": 2}
+    remember(table, "c", 3, 2)  # full: emptied first, never past its limit
+    assert table == {"c": 3}

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, overload
 
-from sipauth_analyzer.primitives import redact_secrets
+from sipauth_analyzer.primitives import redact_secrets, remember
 from sipauth_analyzer.sip.grammar import UNTERMINATED_QUOTE, scan_outside_quotes
 from sipauth_analyzer.sip.model import AuthHeader, Challenge, Credentials, ParseProblem
 
@@ -347,9 +347,7 @@ def _shared(value: str | None) -> str | None:
     if shared is not None:
         return shared
     if len(value) <= MAX_SHARED_VALUE_LENGTH:
-        if len(_SHARED_VALUES) >= MAX_SHARED_VALUES:
-            _SHARED_VALUES.clear()
-        _SHARED_VALUES[value] = value
+        remember(_SHARED_VALUES, value, value, MAX_SHARED_VALUES)
     return value
 
 
@@ -361,9 +359,7 @@ def _qop_options(qop: str | None) -> tuple[str, ...]:
     if options is None:
         options = tuple(q for q in (p.strip() for p in qop.split(",")) if q)
         if len(qop) <= MAX_SHARED_VALUE_LENGTH:
-            if len(_QOP_OPTIONS) >= MAX_SHARED_QOP_LISTS:
-                _QOP_OPTIONS.clear()
-            _QOP_OPTIONS[qop] = options
+            remember(_QOP_OPTIONS, qop, options, MAX_SHARED_QOP_LISTS)
     return options
 
 

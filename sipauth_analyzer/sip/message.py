@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sipauth_analyzer.capture.model import CapturedMessage
+from sipauth_analyzer.primitives import remember
 from sipauth_analyzer.sip.digest import parse_challenges, parse_credentials
 from sipauth_analyzer.sip.grammar import header_param, name_addr_uri, parse_cseq, split_commas
 from sipauth_analyzer.sip.model import AuthHeader, Challenge, Credentials, ParseProblem
@@ -82,18 +83,8 @@ def header_layout(names: tuple[str, ...], limit: int = 4_096) -> HeaderLayout:
             positions[name] = (*positions.get(name, ()), index)
         layout = HeaderLayout(names, positions)
         if len(names) <= _SHARED_LAYOUT_MAX_LINES:
-            if len(_LAYOUTS) >= limit:
-                _LAYOUTS.clear()
-            _LAYOUTS[names] = layout
+            remember(_LAYOUTS, names, layout, limit)
     return layout
-
-
-def layout_of(headers: Mapping[str, list[str]], limit: int = 4_096
-              ) -> tuple[HeaderLayout, tuple[str, ...]]:
-    """``(layout, values)`` for a mapping of lower-case full names to their lines."""
-    names = tuple(name for name, lines in headers.items() for _ in lines)
-    values = tuple(line for lines in headers.values() for line in lines)
-    return header_layout(names, limit), values
 
 
 class HeaderNotKept(LookupError):

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sipauth_analyzer.capture.model import FLAG_INCOMPLETE, FLAG_TRUNCATED, CapturedMessage
-from sipauth_analyzer.primitives import Transport, redact_secrets
+from sipauth_analyzer.primitives import Transport, redact_secrets, remember
 from sipauth_analyzer.sip.grammar import is_token, parse_cseq
 from sipauth_analyzer.sip.message import COMPACT_FORMS, SipMessage, header_layout
 from sipauth_analyzer.sip.model import ParseProblem
@@ -143,10 +143,8 @@ def _shared_problem(kind: str, detail: str) -> ParseProblem:
     key = (kind, detail)
     problem = _SHARED_PROBLEMS.get(key)
     if problem is None:
-        problem = ParseProblem(kind, detail)
-        if len(_SHARED_PROBLEMS) >= _SHARED_PROBLEMS_LIMIT:
-            _SHARED_PROBLEMS.clear()
-        _SHARED_PROBLEMS[key] = problem
+        problem = remember(_SHARED_PROBLEMS, key, ParseProblem(kind, detail),
+                           _SHARED_PROBLEMS_LIMIT)
     return problem
 
 
@@ -185,9 +183,7 @@ def _share(value: str, opts: SipParseOptions) -> str:
     if seen is not None:
         return seen
     if len(value) <= opts.shared_value_max_chars:
-        if len(_SHARED_VALUES) >= opts.shared_values:
-            _SHARED_VALUES.clear()
-        _SHARED_VALUES[value] = value
+        remember(_SHARED_VALUES, value, value, opts.shared_values)
     return value
 
 
@@ -206,9 +202,7 @@ def _shared_cseq(line: str, opts: SipParseOptions) -> tuple[int, str] | None:
     if cseq is not None:
         cseq = (cseq[0], _share(cseq[1], opts))
     if len(line) <= opts.shared_value_max_chars:
-        if len(_CSEQS) >= opts.shared_values:
-            _CSEQS.clear()
-        _CSEQS[line] = cseq
+        remember(_CSEQS, line, cseq, opts.shared_values)
     return cseq
 
 
