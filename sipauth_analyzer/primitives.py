@@ -1,4 +1,5 @@
-"""Small value types shared by every stage: endpoints, transports, frame references, notes.
+"""Small value types shared by every stage: endpoints, transports, frame references, notes;
+and the bounded sharing table helper (``remember``).
 
 Standard library only. Everything downstream of the capture layer speaks in these types, so a
 frame number here is always Wireshark's frame number (1-based record index within its file).
