@@ -25,6 +25,7 @@ from sipauth_analyzer.correlate import CorrelateOptions, Correlation, Correlator
 from sipauth_analyzer.primitives import Note, NoteLevel, NoteSink
 from sipauth_analyzer.rules.base import Finding, RuleOptions
 from sipauth_analyzer.rules.engine import run_rules
+from sipauth_analyzer.rules.retention import plain_exchange_test
 from sipauth_analyzer.sip.message import SipMessage, parse_message
 from sipauth_analyzer.sip.model import ParseProblem
 from sipauth_analyzer.sip.parser import ANALYSIS_PARSE_OPTIONS, SipParseOptions
@@ -298,7 +299,7 @@ def analyze(
     options = options or AnalysisOptions()
     sink = NoteSink(max_per_kind=options.capture.max_notes_per_kind)
     stats = CaptureStats()
-    correlator = Correlator(options.correlate)
+    correlator = Correlator(options.correlate, retirable=plain_exchange_test(options.rules))
     stream = iter_sip(
         sources,
         options.capture,

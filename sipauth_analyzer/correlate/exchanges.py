@@ -24,15 +24,16 @@ How a request finds its exchange (the retry rules):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sipauth_analyzer.correlate.metrics import compute_metrics
+from sipauth_analyzer.correlate.metrics import MetricsBuilder
 from sipauth_analyzer.correlate.model import (
     AuthExchange,
     Correlation,
     Outcome,
+    PeerPair,
     Transaction,
 )
 from sipauth_analyzer.correlate.options import CorrelateOptions
@@ -49,6 +50,9 @@ from sipauth_analyzer.sip.message import SipMessage
 CHALLENGE_STATUSES = frozenset({401, 407})
 NOTE_FRAME_LIMIT = 20  # frames listed in one aggregated note
 EXPIRY_SWEEP_INTERVAL = 1.0  # seconds of capture time between sweeps of the timed tables
+# Retired objects are dropped from the correlator's lists in one pass once there are this many
+# and they make up a good part of the lists (see Correlator._compact).
+COMPACT_MIN_RETIRED = 4096
 
 Direction = tuple[str, str]  # (client ip, server ip)
 
@@ -63,6 +67,7 @@ class _ExchangeState:
         "last_activity",
         "last_cseq",
         "last_status",
+        "live",
         "nonces",
         "open",
     )
@@ -78,6 +83,9 @@ class _ExchangeState:
         self.last_cseq = cseq
         self.last_status: int | None = None  # first final status of the last attempt
         self.open = True
+        # Entries of the transaction and INVITE tables that lead here: while any is left a
+        # message (response, retransmission, ACK, CANCEL) can still join the exchange.
+        self.live = 0
 
 
 class _Facts:
@@ -157,10 +165,31 @@ def decide_outcome(exchange: AuthExchange, last_cancelled: bool) -> Outcome:
 
 
 class Correlator:
-    """Feed messages in capture order with ``add``; ``finish`` returns the Correlation."""
+    """Feed messages in capture order with ``add``; ``finish`` returns the Correlation.
 
-    def __init__(self, options: CorrelateOptions) -> None:
+    ``retirable`` (given by the pipeline: the rule stage knows what its rules read) tells which
+    *sealed* exchanges — closed, and no message can join them any more — no rule can report
+    anything about. Once ``options.max_listed_plain_exchanges`` of those are kept, further
+    ones are counted in the metrics and let go with their transactions and messages, and a
+    ``correlate-plain-exchanges-unlisted`` note says how many. A flood of requests that never
+    touch authentication then costs the open tables' memory, not the capture's.
+    """
+
+    def __init__(
+        self,
+        options: CorrelateOptions,
+        *,
+        retirable: Callable[[AuthExchange], bool] | None = None,
+    ) -> None:
         self.options = options
+        self._retirable = retirable
+        self._plain_kept = 0
+        self._retired_count = 0
+        # id() of retired exchanges, transactions and messages still referenced by the lists
+        # below until the next _compact (alive until then, so no id is reused meanwhile).
+        self._retired: set[int] = set()
+        self._exchange_count = 0
+        self._metrics = MetricsBuilder()
         self._messages: list[SipMessage] = []
         self._transactions: list[Transaction] = []
         self._exchanges: list[AuthExchange] = []
@@ -210,8 +239,10 @@ class Correlator:
     def _expire(self, now: float) -> None:
         for state in self._open.expire(now):
             self._close(state)
-        self._tx.expire(now)
-        self._invites.expire(now)
+        for entry in self._tx.expire(now):
+            self._release(entry.state)
+        for state in self._invites.expire(now):
+            self._release(state)
 
     def _tally(self, kind: str, message: SipMessage) -> None:
         key = (kind, message.source.file)
@@ -256,8 +287,31 @@ class Correlator:
                     self._touch(invite.state, now)
         else:
             state = self._assign(tx, message, method, facts, now)
-        if key is not None and self._tx.put(key, _TxEntry(tx, state, cseq_number), now) is not None:
+        if key is not None:
+            self._put_tx(key, _TxEntry(tx, state, cseq_number), message, now)
+
+    def _put_tx(
+        self, key: TransactionKey, entry: _TxEntry, message: SipMessage, now: float
+    ) -> None:
+        replaced = self._tx.peek(key)
+        if entry.state is not None:
+            entry.state.live += 1
+        evicted = self._tx.put(key, entry, now)
+        if replaced is not None:
+            self._release(replaced.state)
+        if evicted is not None:
             self._tally("correlate-transaction-table-full", message)
+            self._release(evicted.state)
+
+    def _put_invite(
+        self, key: tuple[str, str | None, str | None, int | None], state: _ExchangeState,
+        now: float,
+    ) -> None:
+        replaced = self._invites.peek(key)
+        state.live += 1
+        evicted = self._invites.put(key, state, now)
+        self._release(replaced)
+        self._release(evicted)
 
     def _ack(self, message: SipMessage, facts: _Facts, now: float) -> None:
         source = message.source
@@ -327,8 +381,10 @@ class Correlator:
                     state = candidate
                     break
         if state is None:
+            self._exchange_count += 1
+            self._metrics.register(PeerPair(client=source.src.ip, server=source.dst.ip))
             exchange = AuthExchange(
-                id=len(self._exchanges) + 1,
+                id=self._exchange_count,
                 method=method,
                 client=source.src,
                 server=source.dst,
@@ -355,7 +411,7 @@ class Correlator:
         if from_tag:
             self._index(state, self._by_from, (direction, method, from_uri, from_tag))
         if method == "INVITE":
-            self._invites.put((source.src.ip, call_id, from_tag, cseq_number), state, now)
+            self._put_invite((source.src.ip, call_id, from_tag, cseq_number), state, now)
         return state
 
     def _accepts_retry(self, state: _ExchangeState, has_credentials: bool, now: float) -> bool:
@@ -437,15 +493,68 @@ class Correlator:
                 del table[key]
         state.keys.clear()
         state.nonces.clear()
+        if not state.live:
+            self._seal(state)
+
+    def _release(self, state: _ExchangeState | None) -> None:
+        """A table entry leading to ``state`` is gone."""
+        if state is None:
+            return
+        state.live -= 1
+        if not state.live and not state.open:
+            self._seal(state)
+
+    def _seal(self, state: _ExchangeState) -> None:
+        """Nothing can join ``state``'s exchange any more: retire it if it is plain and enough
+        plain exchanges are listed already."""
+        retirable = self._retirable
+        exchange = state.exchange
+        if retirable is None or not retirable(exchange):
+            return
+        if self._plain_kept < self.options.max_listed_plain_exchanges:
+            self._plain_kept += 1
+            return
+        self._retire(exchange)
+
+    def _retire(self, exchange: AuthExchange) -> None:
+        cancelled = self._cancelled
+        exchange.outcome = decide_outcome(exchange, id(exchange.last) in cancelled)
+        self._metrics.add(exchange)
+        self._retired_count += 1
+        self._tally("correlate-plain-exchanges-unlisted", exchange.first.request)
+        retired = self._retired
+        retired.add(id(exchange))
+        for transaction in (*exchange.attempts, *exchange.cancels):
+            # A retired transaction's id may be reused by a new one once it is freed.
+            cancelled.discard(id(transaction))
+            retired.add(id(transaction))
+            retired.add(id(transaction.request))
+            retired.update(id(m) for m in transaction.retransmissions)
+            retired.update(id(m) for m in transaction.responses)
+        retired.update(id(m) for m in exchange.acks)
+        if len(retired) >= COMPACT_MIN_RETIRED and 2 * len(retired) >= len(self._messages):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop retired objects from the lists (one pass each; amortised O(1) per object,
+        since the retired make up a good part of what is scanned)."""
+        retired = self._retired
+        if not retired:
+            return
+        self._messages = [m for m in self._messages if id(m) not in retired]
+        self._transactions = [t for t in self._transactions if id(t) not in retired]
+        self._exchanges = [e for e in self._exchanges if id(e) not in retired]
+        retired.clear()
 
     # -- output ------------------------------------------------------------------------------
     def finish(self) -> Correlation:
         """The Correlation of everything added. Call once: it ends the correlator's life."""
+        self._compact()
+        metrics = self._metrics
         for exchange in self._exchanges:
             exchange.outcome = decide_outcome(exchange, id(exchange.last) in self._cancelled)
-        metrics_by_pair, overall = compute_metrics(
-            self._exchanges, self._first_time, self._last_time
-        )
+            metrics.add(exchange)
+        metrics_by_pair, overall = metrics.result(self._first_time, self._last_time)
         # An open exchange's state and the retry indexes point at each other (state.keys), a
         # reference cycle that would keep every message alive until a cyclic-GC pass after the
         # result is dropped. No retry can come any more: drop the indexes, so the result is
@@ -460,6 +569,9 @@ class Correlator:
             metrics_by_pair=metrics_by_pair,
             overall=overall,
             notes=self._notes(),
+            first_time=self._first_time,
+            last_time=self._last_time,
+            unlisted_exchanges=self._retired_count,
         )
 
     def _notes(self) -> list[Note]:
@@ -480,6 +592,13 @@ class Correlator:
                 f"{options.max_open_exchanges} was reached; a later retry of one starts a new"
                 " exchange",
                 NoteLevel.WARNING,
+            ),
+            "correlate-plain-exchanges-unlisted": (
+                "{n} exchange(s) that never touched authentication (no challenge, no "
+                "credentials, nothing any rule reads) count in the metrics but are not listed: "
+                f"max_listed_plain_exchanges={options.max_listed_plain_exchanges} were listed "
+                "already. --since/--until/--peer/--call-id/--method views leave them out",
+                NoteLevel.INFO,
             ),
         }
         notes: list[Note] = []

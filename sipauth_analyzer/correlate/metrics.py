@@ -207,33 +207,59 @@ def _merge(overall: Metrics, metrics: Metrics) -> None:
     _merge_counts(overall.qop_used, metrics.qop_used)
 
 
+class MetricsBuilder:
+    r"""Metrics built one exchange at a time, so that an exchange can be counted and let go.
+
+    Pairs come out in the order they were first ``register``\ ed (or added): the correlator
+    registers a pair when an exchange on it starts, so the order is that of first appearance
+    whatever order the exchanges are counted in. Every figure is a sum, a count or a sample
+    whose summaries (median, p95, max) do not depend on order.
+    """
+
+    __slots__ = ("_by_pair", "_nonces")
+
+    def __init__(self) -> None:
+        self._by_pair: dict[PeerPair, Metrics] = {}
+        self._nonces: dict[PeerPair, NonceLifetimes] = {}
+
+    def register(self, pair: PeerPair) -> None:
+        if pair not in self._by_pair:
+            self._by_pair[pair] = Metrics()
+            self._nonces[pair] = NonceLifetimes()
+
+    def add(self, exchange: AuthExchange) -> None:
+        """Count ``exchange``; its outcome must be set."""
+        pair = PeerPair(client=exchange.client.ip, server=exchange.server.ip)
+        self.register(pair)
+        _add_exchange(self._by_pair[pair], self._nonces[pair], exchange)
+
+    def result(
+        self, first_time: float | None, last_time: float | None
+    ) -> tuple[dict[PeerPair, Metrics], Metrics]:
+        """Metrics per PeerPair and overall. Overall sample lists are the pairs' lists
+        concatenated in pair order. Pairs registered but never counted are left out."""
+        by_pair = {pair: m for pair, m in self._by_pair.items() if m.requests}
+        hours = 0.0
+        if first_time is not None and last_time is not None:
+            hours = max((last_time - first_time) / 3600.0, MIN_DURATION_HOURS)
+        overall = Metrics()
+        overall_nonces = NonceLifetimes()
+        for pair, metrics in by_pair.items():
+            nonces = self._nonces[pair]
+            metrics.nonce_lifetime_s = nonces.longest()
+            metrics.auth_failures_per_hour = metrics.failed / hours if hours else 0.0
+            _merge(overall, metrics)
+            overall_nonces.merge(nonces)
+        overall.nonce_lifetime_s = overall_nonces.longest()
+        overall.auth_failures_per_hour = overall.failed / hours if hours else 0.0
+        return by_pair, overall
+
+
 def compute_metrics(
     exchanges: Iterable[AuthExchange], first_time: float | None, last_time: float | None
 ) -> tuple[dict[PeerPair, Metrics], Metrics]:
-    """Metrics per PeerPair (in order of first appearance) and overall; outcomes must be set.
-
-    Overall sample lists are the pairs' lists concatenated in pair order.
-    """
-    by_pair: dict[PeerPair, Metrics] = {}
-    nonces_by_pair: dict[PeerPair, NonceLifetimes] = {}
+    """Metrics per PeerPair (in order of first appearance) and overall; outcomes must be set."""
+    builder = MetricsBuilder()
     for exchange in exchanges:
-        pair = PeerPair(client=exchange.client.ip, server=exchange.server.ip)
-        metrics = by_pair.get(pair)
-        if metrics is None:
-            metrics = by_pair[pair] = Metrics()
-            nonces_by_pair[pair] = NonceLifetimes()
-        _add_exchange(metrics, nonces_by_pair[pair], exchange)
-    hours = 0.0
-    if first_time is not None and last_time is not None:
-        hours = max((last_time - first_time) / 3600.0, MIN_DURATION_HOURS)
-    overall = Metrics()
-    overall_nonces = NonceLifetimes()
-    for pair, metrics in by_pair.items():
-        nonces = nonces_by_pair[pair]
-        metrics.nonce_lifetime_s = nonces.longest()
-        metrics.auth_failures_per_hour = metrics.failed / hours if hours else 0.0
-        _merge(overall, metrics)
-        overall_nonces.merge(nonces)
-    overall.nonce_lifetime_s = overall_nonces.longest()
-    overall.auth_failures_per_hour = overall.failed / hours if hours else 0.0
-    return by_pair, overall
+        builder.add(exchange)
+    return builder.result(first_time, last_time)

@@ -182,3 +182,9 @@ class Correlation:
     overall: Metrics
     # Limits hit, branch reuse, ... (kinds correlate-*).
     notes: list[Note] = field(default_factory=list)
+    # Capture time of the earliest and the latest message (None when there were none).
+    first_time: float | None = None
+    last_time: float | None = None
+    # Exchanges counted in the metrics but not in ``exchanges`` (and their transactions and
+    # messages not in the lists above): CorrelateOptions.max_listed_plain_exchanges.
+    unlisted_exchanges: int = 0

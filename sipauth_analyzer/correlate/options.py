@@ -36,6 +36,12 @@ class CorrelateOptions:
     retry that echoes one of them (RFC 7616 §3.4: credentials carry the challenge's nonce). A
     brute-force loop gets a fresh nonce per cycle; only the newest ones are kept.
 
+    ``max_listed_plain_exchanges``: exchanges that never touched authentication (no challenge,
+    no credentials, nothing any rule reads: see rules/retention.py) listed in the report. Past
+    it, such exchanges are counted in the metrics as they end and let go with their messages,
+    and a note says how many; memory then stays flat through a flood of unauthenticated
+    requests (a scan, a million unanswered REGISTERs, keep-alive OPTIONS of a long capture).
+
     ``max_memoized_tag_lines``: distinct From / To header lines whose ``tag`` parameter is
     remembered (see ``transactions.TagMemo``); when full the memo starts over. Only speed
     depends on it, never a result.
@@ -46,4 +52,5 @@ class CorrelateOptions:
     max_open_exchanges: int = 100_000
     exchange_idle_timeout: float = 120.0
     max_nonces_per_exchange: int = 8
+    max_listed_plain_exchanges: int = 10_000
     max_memoized_tag_lines: int = 4096

@@ -306,6 +306,9 @@ class RunReport:
     known: tuple[Finding, ...]  # in the baseline: shown as "known", never counted
     metrics_by_pair: Mapping[PeerPair, Metrics]
     overall: Metrics
+    # Plain exchanges counted in the metrics but not listed (Correlation.unlisted_exchanges);
+    # 0 in a filtered view, whose metrics come from the listed exchanges alone.
+    unlisted_exchanges: int = 0
 
     @property
     def notes(self) -> list[Note]:
@@ -342,6 +345,10 @@ class ReportInput:
     @property
     def notes(self) -> list[Note]:
         return [n for run in self.runs for n in run.notes]
+
+    @property
+    def unlisted_exchanges(self) -> int:
+        return sum(run.unlisted_exchanges for run in self.runs)
 
     @property
     def sources(self) -> list[str]:
@@ -386,6 +393,7 @@ def build_run(
     """Apply filters and the baseline to one analysis result."""
     filters = filters or Filters()
     correlation = result.correlation
+    unlisted = 0
     if filters.active:
         window = _window(filters, result.stats.first_time)
         exchanges = [e for e in correlation.exchanges if _exchange_kept(e, window)]
@@ -398,6 +406,7 @@ def build_run(
         exchanges = list(correlation.exchanges)
         findings = list(result.findings)
         by_pair, overall = correlation.metrics_by_pair, correlation.overall
+        unlisted = correlation.unlisted_exchanges
     counted = tuple(f for f in findings if f.fingerprint not in baseline)
     known = tuple(f for f in findings if f.fingerprint in baseline)
     return RunReport(
@@ -408,6 +417,7 @@ def build_run(
         known=known,
         metrics_by_pair=by_pair,
         overall=overall,
+        unlisted_exchanges=unlisted,
     )
 
 
@@ -505,10 +515,13 @@ def group_findings(findings: Iterable[Finding]) -> list[tuple[str, list[Finding]
 def verdict(report: ReportInput) -> str:
     """One line a person reads first: volume, failures, and the main cause with its trunk."""
     exchanges = report.exchanges
-    pairs = {PeerPair(e.client.ip, e.server.ip) for e in exchanges}
+    # Every pair of an exchange is in its run's metrics, the unlisted plain ones' too; those
+    # are never failures (rules/retention.py).
+    pairs = {pair for run in report.runs for pair in run.metrics_by_pair}
     failed = len(failed_exchanges(exchanges))
+    total = len(exchanges) + report.unlisted_exchanges
     head = (
-        f"{len(exchanges)} auth exchange{'s' if len(exchanges) != 1 else ''} on "
+        f"{total} auth exchange{'s' if total != 1 else ''} on "
         f"{len(pairs)} trunk{'s' if len(pairs) != 1 else ''}, {failed} failed"
     )
     groups = group_findings(report.findings)

@@ -94,7 +94,9 @@ def capture_end(ctx: RuleContext) -> float:
     cached = ctx.cache.get("capture_end")
     if isinstance(cached, float):
         return cached
-    end = max((m.source.time for m in ctx.correlation.messages), default=0.0)
+    # Not the listed messages' latest: correlation may have let plain exchanges go.
+    last = ctx.correlation.last_time
+    end = last if last is not None else 0.0
     ctx.cache["capture_end"] = float(end)
     return float(end)
 
