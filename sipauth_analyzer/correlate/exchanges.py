@@ -53,6 +53,9 @@ EXPIRY_SWEEP_INTERVAL = 1.0  # seconds of capture time between sweeps of the tim
 # Retired objects are dropped from the correlator's lists in one pass once there are this many
 # and they make up a good part of the lists (see Correlator._compact).
 COMPACT_MIN_RETIRED = 4096
+# RFC 3261 §17 64*T1: Timers B, F, H and J. A transaction answered this long ago gets no more
+# retransmissions of its request or of its final response, so forgetting it loses nothing.
+TRANSACTION_QUIET_AFTER_FINAL = 32.0
 
 Direction = tuple[str, str]  # (client ip, server ip)
 
@@ -300,7 +303,11 @@ class Correlator:
         if replaced is not None:
             self._release(replaced.state)
         if evicted is not None:
-            self._tally("correlate-transaction-table-full", message)
+            if (
+                evicted.final_status is None
+                or now - self._tx.evicted_touched < TRANSACTION_QUIET_AFTER_FINAL
+            ):
+                self._tally("correlate-transaction-table-full", message)
             self._release(evicted.state)
 
     def _put_invite(
@@ -584,7 +591,8 @@ class Correlator:
             ),
             "correlate-transaction-table-full": (
                 f"{{n}} transaction(s) were forgotten early because max_transactions="
-                f"{options.max_transactions} was reached; their late responses show as orphans",
+                f"{options.max_transactions} was reached, while a response or retransmission "
+                "could still come; late ones show as orphans or new requests",
                 NoteLevel.WARNING,
             ),
             "correlate-open-exchanges-full": (

@@ -16,7 +16,11 @@ class CorrelateOptions:
 
     ``max_transactions``: transactions kept findable at once (for retransmission detection and
     response matching). The least recently active one is forgotten first; a response to a
-    forgotten transaction becomes an orphan.
+    forgotten transaction becomes an orphan. A note counts the ones forgotten while something
+    could still come: no final response yet, or one less than 64*T1 (32 s) ago. Each costs
+    about 2 KB with its messages, so the default holds about 100 MB; 50,000 is four minutes
+    (``transaction_timeout``) at 200 transactions a second, and a busier capture only loses
+    the answers that come after minutes of silence (raise it for those).
 
     ``transaction_timeout``: seconds of capture time after a transaction's last message before it
     is forgotten. RFC 3261 §17.1.1.2 Timer C (> 3 min) bounds how long an INVITE waits for a
@@ -25,7 +29,8 @@ class CorrelateOptions:
 
     ``max_open_exchanges``: auth exchanges that can still receive a retry at once (their last
     attempt was challenged or is unanswered). When full, the least recently active is closed and
-    a note says how many were; a later retry of it starts a new exchange.
+    a note says how many were; a later retry of it starts a new exchange. Both defaults keep a
+    flood of a million unanswered requests under 250 MiB (docs/performance.md).
 
     ``exchange_idle_timeout``: seconds of capture time after an exchange's last message before it
     stops accepting retries. A person typing a password into a softphone prompt takes tens of
@@ -47,9 +52,9 @@ class CorrelateOptions:
     depends on it, never a result.
     """
 
-    max_transactions: int = 200_000
+    max_transactions: int = 50_000
     transaction_timeout: float = 240.0
-    max_open_exchanges: int = 100_000
+    max_open_exchanges: int = 25_000
     exchange_idle_timeout: float = 120.0
     max_nonces_per_exchange: int = 8
     max_listed_plain_exchanges: int = 10_000

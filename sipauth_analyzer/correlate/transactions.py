@@ -160,13 +160,17 @@ class BoundedTable(Generic[K, V]):
     so expiry only ever looks at the front.
     """
 
-    __slots__ = ("_items", "capacity", "evicted_by_capacity", "expired", "timeout")
+    __slots__ = (
+        "_items", "capacity", "evicted_by_capacity", "evicted_touched", "expired", "timeout"
+    )
 
     def __init__(self, capacity: int, timeout: float | None) -> None:
         self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self.capacity = max(1, capacity)
         self.timeout = timeout
         self.evicted_by_capacity = 0
+        # When the entry ``put`` last evicted was last touched (capture time).
+        self.evicted_touched = float("-inf")
         self.expired = 0
 
     def __len__(self) -> int:
@@ -196,7 +200,9 @@ class BoundedTable(Generic[K, V]):
         items[key] = (now, value)
         if len(items) > self.capacity:
             self.evicted_by_capacity += 1
-            return items.popitem(last=False)[1][1]
+            touched, evicted = items.popitem(last=False)[1]
+            self.evicted_touched = touched
+            return evicted
         return None
 
     def pop(self, key: K) -> V | None:

@@ -524,3 +524,20 @@ def test_server_wide_nonce_does_not_merge_concurrent_exchanges() -> None:
         (["A"], [1, 5], Outcome.REJECTED),
         (["B"], [2, 6], Outcome.SUCCEEDED),
     ]
+
+
+def test_forgetting_a_long_answered_transaction_is_not_reported() -> None:
+    """Past 64*T1 after its final response no retransmission can come: nothing is lost."""
+    flow = Flow()
+    r1 = flow.request("OPTIONS", call_id="c1", branch="z9hG4bK-1")
+    flow.response(r1, 200)
+    flow.request("OPTIONS", call_id="c2", branch="z9hG4bK-2", at=flow.time + 33.0)
+    result = run(flow, CorrelateOptions(max_transactions=1))
+    assert result.notes == []
+    # Answered only 31 s before: a retransmitted request or response could still come.
+    flow = Flow()
+    r1 = flow.request("OPTIONS", call_id="c1", branch="z9hG4bK-1")
+    flow.response(r1, 200)
+    flow.request("OPTIONS", call_id="c2", branch="z9hG4bK-2", at=flow.time + 31.0)
+    result = run(flow, CorrelateOptions(max_transactions=1))
+    assert [n.kind for n in result.notes] == ["correlate-transaction-table-full"]
