@@ -177,3 +177,22 @@ def _reparse(source: Any) -> Any:
     parsed = parse_message(source)
     assert not isinstance(parsed, Exception) and hasattr(parsed, "source"), parsed
     return parsed
+
+
+def test_per_file_overall_counts_the_unlisted_exchanges_of_every_run(tmp_path: Path) -> None:
+    options = AnalysisOptions(
+        correlate=CorrelateOptions(
+            max_transactions=20, max_open_exchanges=10, max_listed_plain_exchanges=5
+        ),
+        jobs=1,
+    )
+    results = []
+    for size in (300, 200):
+        capture = tmp_path / f"flood-{size}.pcap"
+        build("call-ids", capture, size)
+        results.append((capture.name, analyze([str(capture)], options)))
+    report = build_report(results)
+    assert [run.unlisted_exchanges for run in report.runs] == [300 - 25, 200 - 25]
+    overall = report.overall()
+    assert overall.requests == 500
+    assert overall.failed == 0 and overall.challenged == 0

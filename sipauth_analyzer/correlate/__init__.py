@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sipauth_analyzer.correlate.exchanges import Correlator, decide_outcome
-from sipauth_analyzer.correlate.metrics import compute_metrics
+from sipauth_analyzer.correlate.metrics import combine_metrics, compute_metrics
 from sipauth_analyzer.correlate.model import (
     AuthExchange,
     Correlation,
@@ -46,6 +46,7 @@ __all__ = [
     "Outcome",
     "PeerPair",
     "Transaction",
+    "combine_metrics",
     "compute_metrics",
     "correlate",
     "decide_outcome",

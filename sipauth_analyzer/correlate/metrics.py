@@ -255,6 +255,24 @@ class MetricsBuilder:
         return by_pair, overall
 
 
+def combine_metrics(
+    parts: Iterable[Metrics], first_time: float | None, last_time: float | None
+) -> Metrics:
+    """One Metrics over separately analysed runs (``--per-file``): counts and samples added,
+    the longest nonce lifetime of any run, failures per hour over the whole span."""
+    combined = Metrics()
+    lifetimes: list[float] = []
+    for metrics in parts:
+        _merge(combined, metrics)
+        if metrics.nonce_lifetime_s is not None:
+            lifetimes.append(metrics.nonce_lifetime_s)
+    combined.nonce_lifetime_s = max(lifetimes, default=None)
+    if first_time is not None and last_time is not None:
+        hours = max((last_time - first_time) / 3600.0, MIN_DURATION_HOURS)
+        combined.auth_failures_per_hour = combined.failed / hours
+    return combined
+
+
 def compute_metrics(
     exchanges: Iterable[AuthExchange], first_time: float | None, last_time: float | None
 ) -> tuple[dict[PeerPair, Metrics], Metrics]:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sipauth_analyzer.correlate import compute_metrics
+from sipauth_analyzer.correlate import combine_metrics, compute_metrics
 from sipauth_analyzer.correlate.metrics import is_auth_failure
 from sipauth_analyzer.correlate.model import AuthExchange, Metrics, PeerPair
 from sipauth_analyzer.pipeline import AnalysisResult
@@ -374,10 +374,10 @@ class ReportInput:
             return self.runs[0].overall
         starts = [r.result.stats.first_time for r in self.runs if r.result.stats.first_time]
         ends = [r.result.stats.last_time for r in self.runs if r.result.stats.last_time]
-        _, overall = compute_metrics(
-            self.exchanges, min(starts, default=None), max(ends, default=None)
+        # Each run's own overall (not the exchanges again): runs may hold unlisted exchanges.
+        return combine_metrics(
+            (run.overall for run in self.runs), min(starts, default=None), max(ends, default=None)
         )
-        return overall
 
     def pairs(self) -> list[tuple[RunReport, PeerPair, Metrics]]:
         return [(run, p, m) for run in self.runs for p, m in run.metrics_by_pair.items()]
