@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench fuzz samples clean tshark
+.PHONY: demo test lint typecheck unit bench fuzz samples clean tshark tcpdump
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ tshark:
 	  $$SUDO apt-get update -qq && \
 	  echo "wireshark-common wireshark-common/install-setuid boolean false" | $$SUDO debconf-set-selections && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tshark; }
+
+# The bench compares with a port-filtered tcpdump piped into tshark (what people do by hand).
+tcpdump:
+	@command -v tcpdump >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tcpdump; }
 
 demo: $(STAMP)
 	@# Each sample is its own scenario on loopback: analyse them one by one, not as one timeline.
@@ -36,7 +43,7 @@ unit: $(STAMP) tshark
 
 test: lint typecheck unit
 
-bench: $(STAMP) tshark
+bench: $(STAMP) tshark tcpdump
 	$(BIN)/python -m bench.run --big --exhaustion
 
 fuzz: $(STAMP)
