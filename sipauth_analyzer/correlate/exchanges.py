@@ -308,6 +308,8 @@ class Correlator:
                 or now - self._tx.evicted_touched < TRANSACTION_QUIET_AFTER_FINAL
             ):
                 self._tally("correlate-transaction-table-full", message)
+            else:
+                self._tally("correlate-transaction-table-recycled", message)
             self._release(evicted.state)
 
     def _put_invite(
@@ -594,6 +596,12 @@ class Correlator:
                 f"{options.max_transactions} was reached, while a response or retransmission "
                 "could still come; late ones show as orphans or new requests",
                 NoteLevel.WARNING,
+            ),
+            "correlate-transaction-table-recycled": (
+                f"max_transactions={options.max_transactions} was reached: {{n}} answered "
+                "transaction(s) were forgotten to make room, each quiet for more than 64*T1 "
+                "(32 s) after its final response, so nothing could still come for it",
+                NoteLevel.INFO,
             ),
             "correlate-open-exchanges-full": (
                 f"{{n}} auth exchange(s) were closed early because max_open_exchanges="

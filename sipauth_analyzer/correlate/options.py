@@ -16,8 +16,9 @@ class CorrelateOptions:
 
     ``max_transactions``: transactions kept findable at once (for retransmission detection and
     response matching). The least recently active one is forgotten first; a response to a
-    forgotten transaction becomes an orphan. A note counts the ones forgotten while something
-    could still come: no final response yet, or one less than 64*T1 (32 s) ago. Each costs
+    forgotten transaction becomes an orphan. A warning note counts the ones forgotten while
+    something could still come (no final response yet, or one less than 64*T1 = 32 s ago), an
+    information note the others. Each costs
     about 2 KB with its messages, so the default holds about 100 MB; 50,000 is four minutes
     (``transaction_timeout``) at 200 transactions a second, and a busier capture only loses
     the answers that come after minutes of silence (raise it for those).
