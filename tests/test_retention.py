@@ -72,6 +72,10 @@ def test_every_capture_gives_the_same_findings_metrics_and_notes_when_plain_exch
         listed_ids = [e.id for e in dropped.correlation.exchanges]
         assert set(listed_ids) <= set(kept_ids)
         assert len(kept_ids) - len(listed_ids) == unlisted, path.name
+        listed_messages = len(dropped.correlation.messages)
+        assert listed_messages + dropped.correlation.unlisted_messages == len(
+            kept.correlation.messages
+        ), path.name
         # The report's verdict still counts every exchange and trunk.
         assert verdict(build_report([(None, dropped)])) == verdict(build_report([(None, kept)]))
     # Not vacuous: the corpus has plain traffic (OPTIONS, BYE, unanswered requests) to let go.
@@ -89,7 +93,7 @@ def test_a_flood_of_unanswered_registers_keeps_only_the_open_tables(tmp_path: Pa
     # 50 listed once sealed, plus what is still in the transaction table at the end.
     assert len(correlation.exchanges) == 50 + 200
     assert len(correlation.messages) == len(correlation.transactions) == 250
-    assert correlation.unlisted_exchanges == 3_000 - 250
+    assert correlation.unlisted_exchanges == correlation.unlisted_messages == 3_000 - 250
     assert correlation.overall.requests == 3_000
     (note,) = [n for n in result.notes if n.kind == UNLISTED]
     assert note.detail.startswith("2750 exchange(s) that never touched authentication")

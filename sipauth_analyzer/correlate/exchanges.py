@@ -35,6 +35,7 @@ from sipauth_analyzer.correlate.model import (
     Outcome,
     PeerPair,
     Transaction,
+    exchange_messages,
 )
 from sipauth_analyzer.correlate.options import CorrelateOptions
 from sipauth_analyzer.correlate.transactions import (
@@ -188,6 +189,7 @@ class Correlator:
         self._retirable = retirable
         self._plain_kept = 0
         self._retired_count = 0
+        self._retired_messages = 0
         # id() of retired exchanges, transactions and messages still referenced by the lists
         # below until the next _compact (alive until then, so no id is reused meanwhile).
         self._retired: set[int] = set()
@@ -537,10 +539,9 @@ class Correlator:
             # A retired transaction's id may be reused by a new one once it is freed.
             cancelled.discard(id(transaction))
             retired.add(id(transaction))
-            retired.add(id(transaction.request))
-            retired.update(id(m) for m in transaction.retransmissions)
-            retired.update(id(m) for m in transaction.responses)
-        retired.update(id(m) for m in exchange.acks)
+        messages = exchange_messages(exchange)
+        retired.update(id(m) for m in messages)
+        self._retired_messages += len(messages)
         if len(retired) >= COMPACT_MIN_RETIRED and 2 * len(retired) >= len(self._messages):
             self._compact()
 
@@ -581,6 +582,7 @@ class Correlator:
             first_time=self._first_time,
             last_time=self._last_time,
             unlisted_exchanges=self._retired_count,
+            unlisted_messages=self._retired_messages,
         )
 
     def _notes(self) -> list[Note]:

@@ -137,6 +137,19 @@ class AuthExchange:
         return sorted(set(out))
 
 
+def exchange_messages(exchange: AuthExchange) -> list[SipMessage]:
+    """Every message of an exchange (attempts, retransmissions, responses, CANCELs, ACKs),
+    once each, by file and frame."""
+    out: list[SipMessage] = []
+    for attempt in [*exchange.attempts, *exchange.cancels]:
+        out.append(attempt.request)
+        out.extend(attempt.retransmissions)
+        out.extend(attempt.responses)
+    out.extend(exchange.acks)
+    unique = {id(m): m for m in out}
+    return sorted(unique.values(), key=lambda m: (m.source.file, m.source.frame))
+
+
 @dataclass(frozen=True, slots=True)
 class PeerPair:
     """A trunk seen from one direction: requests from ``client`` challenged (or not) by ``server``.
@@ -185,6 +198,7 @@ class Correlation:
     # Capture time of the earliest and the latest message (None when there were none).
     first_time: float | None = None
     last_time: float | None = None
-    # Exchanges counted in the metrics but not in ``exchanges`` (and their transactions and
-    # messages not in the lists above): CorrelateOptions.max_listed_plain_exchanges.
+    # Exchanges counted in the metrics but not in ``exchanges``, and their messages, not in
+    # ``messages`` (nor their transactions): CorrelateOptions.max_listed_plain_exchanges.
     unlisted_exchanges: int = 0
+    unlisted_messages: int = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from sipauth_analyzer.correlate.model import exchange_messages
 from sipauth_analyzer.report.formats import Style
 from sipauth_analyzer.report.ladder import build_ladder, render_text
 from sipauth_analyzer.report.terminal import (
@@ -21,7 +22,6 @@ from sipauth_analyzer.report.terminal import (
 from sipauth_analyzer.report.view import (
     ReportInput,
     counts_line,
-    exchange_messages,
     group_findings,
     iso_time,
     printable,

@@ -19,7 +19,7 @@ from rich.console import Console, Group, RenderableType
 from rich.rule import Rule
 from rich.text import Text
 
-from sipauth_analyzer.correlate.model import AuthExchange, Metrics, PeerPair
+from sipauth_analyzer.correlate.model import AuthExchange, Metrics, PeerPair, exchange_messages
 from sipauth_analyzer.primitives import NoteLevel
 from sipauth_analyzer.report.formats import Style
 from sipauth_analyzer.report.ladder import build_ladder, render_text
@@ -29,7 +29,6 @@ from sipauth_analyzer.report.view import (
     RunReport,
     challenge_ratio,
     counts_line,
-    exchange_messages,
     group_findings,
     iso_time,
     median,

@@ -25,12 +25,11 @@ from pathlib import Path
 
 from sipauth_analyzer.correlate import combine_metrics, compute_metrics
 from sipauth_analyzer.correlate.metrics import is_auth_failure
-from sipauth_analyzer.correlate.model import AuthExchange, Metrics, PeerPair
+from sipauth_analyzer.correlate.model import AuthExchange, Metrics, PeerPair, exchange_messages
 from sipauth_analyzer.pipeline import AnalysisResult
 from sipauth_analyzer.primitives import Endpoint, Note
 from sipauth_analyzer.rules.base import Finding, Severity
 from sipauth_analyzer.rules.registry import ALL_RULES, Rule
-from sipauth_analyzer.sip.message import SipMessage
 
 
 class ReportInputError(ValueError):
@@ -208,18 +207,6 @@ def _window(filters: Filters, capture_start: float | None) -> _Window:
         end=filters.until.resolve(capture_start) if filters.until else None,
         methods=frozenset(m.upper() for m in filters.methods),
     )
-
-
-def exchange_messages(exchange: AuthExchange) -> list[SipMessage]:
-    """Every message of an exchange (attempts, retransmissions, responses, CANCELs, ACKs)."""
-    out: list[SipMessage] = []
-    for attempt in [*exchange.attempts, *exchange.cancels]:
-        out.append(attempt.request)
-        out.extend(attempt.retransmissions)
-        out.extend(attempt.responses)
-    out.extend(exchange.acks)
-    unique = {id(m): m for m in out}
-    return sorted(unique.values(), key=lambda m: (m.source.file, m.source.frame))
 
 
 def _span(exchange: AuthExchange) -> tuple[float, float]:

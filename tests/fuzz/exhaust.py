@@ -215,7 +215,10 @@ def _run(mode: str, capture: str, limits_json: str) -> None:
     else:
         result = analyze([capture], AnalysisOptions(
             capture=capture_options, correlate=CorrelateOptions(**limits.get("correlate", {}))))
-        notes, messages = result.notes, len(result.correlation.messages)
+        correlation = result.correlation
+        # Analysed = listed + let go with their plain exchanges (max_listed_plain_exchanges).
+        notes = result.notes
+        messages = len(correlation.messages) + correlation.unlisted_messages
         packets = result.stats.packets
     counts = Counter(note.kind for note in notes)
     details: dict[str, list[str]] = {}

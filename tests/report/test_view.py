@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from sipauth_analyzer.correlate.model import exchange_messages
 from sipauth_analyzer.pipeline import analyze
 from sipauth_analyzer.primitives import Endpoint
 from sipauth_analyzer.report.ladder import build_ladder, render_markdown, render_text
@@ -16,7 +17,6 @@ from sipauth_analyzer.report.view import (
     ReportInputError,
     TimeBound,
     build_report,
-    exchange_messages,
     load_baseline,
     median,
     percentile,
