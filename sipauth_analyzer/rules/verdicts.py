@@ -51,13 +51,20 @@ _PROVEN_REFUSALS = frozenset({Verdict.WRONG_PASSWORD, Verdict.NEAR_MISS, Verdict
 
 
 def exchange_requests(exchange: AuthExchange) -> Iterator[tuple[SipMessage, SipMessage | None]]:
-    """Every request of ``exchange`` that could carry credentials, with its final response."""
-    for attempt in exchange.attempts:
-        yield attempt.request, attempt.final
-    for ack in exchange.acks:
-        yield ack, None
-    for cancel in exchange.cancels:
-        yield cancel.request, cancel.final
+    """Every request of ``exchange`` that carries credentials, with its final response.
+
+    Verdicts are looked up by (file, frame), and one TCP segment can complete several messages
+    in the same frame: a request without credentials must not borrow the verdict of the one
+    beside it.
+    """
+    candidates: list[tuple[SipMessage, SipMessage | None]] = [
+        (attempt.request, attempt.final) for attempt in exchange.attempts
+    ]
+    candidates.extend((ack, None) for ack in exchange.acks)
+    candidates.extend((cancel.request, cancel.final) for cancel in exchange.cancels)
+    for request, final in candidates:
+        if request.credentials:
+            yield request, final
 
 
 def verdict_findings(

@@ -166,3 +166,55 @@ def test_pbx_with_five_extensions_and_wrong_realm_is_realm_mismatch(tmp_path: Pa
     codes = sorted(f.code for f in analyze([str(path)]).findings)
     assert "SA601" not in codes
     assert codes.count("SA101") == 5
+
+
+@pytest.mark.parametrize(("code", "status"), [("SA110", 403), ("SA603", 200)])
+def test_a_request_without_credentials_never_borrows_a_verdict_from_its_frame(
+    code: str, status: int
+) -> None:
+    """Verdicts are keyed by (file, frame); a TCP segment completing an authenticated REGISTER
+    and a plain OPTIONS gives both the same frame. Only the REGISTER may get SA110 / SA603
+    (before the fix the OPTIONS got an SA110 of its own and was merged into SA603's)."""
+    import dataclasses
+
+    from sipauth_analyzer.correlate import correlate
+    from sipauth_analyzer.rules.engine import run_rules
+    from sipauth_analyzer.sip.message import SipMessage, parse_message
+    from sipauth_analyzer.verify import VERIFICATIONS_CACHE_KEY, WEAK_PASSWORDS_CACHE_KEY
+    from sipauth_analyzer.verify.model import Verification, WeakPasswordHit
+    from tests.correlate.sipfactory import Flow, digest_challenge, digest_credentials
+
+    flow = Flow()
+    first = flow.request("REGISTER", call_id="reg", cseq=1, branch="z9hG4bK-r1")
+    flow.response(first, 401, challenge=digest_challenge("n1"))
+    retry = flow.request(
+        "REGISTER", call_id="reg", cseq=2, branch="z9hG4bK-r2", auth=digest_credentials("n1")
+    )
+    options = flow.request("OPTIONS", call_id="ping", branch="z9hG4bK-o1")
+    frame = retry.source.frame
+    same_frame = parse_message(dataclasses.replace(options.source, frame=frame, frames=(frame,)))
+    assert isinstance(same_frame, SipMessage)
+    flow.messages[-1] = same_frame
+    flow.response(retry, status)
+    flow.response(same_frame, 200)
+    correlation = correlate(flow.messages)
+    assert len(correlation.exchanges) == 2
+    file = retry.source.file
+    verification = Verification(
+        file=file, frame=frame, method="REGISTER", verdict=Verdict.WRONG_PASSWORD,
+        detail="does not match", username="alice", realm="example.com", status=status,
+    )
+    hit = WeakPasswordHit(
+        file=file, frame=frame, method="REGISTER", username="alice", realm="example.com",
+        status=status,
+    )
+    (finding,) = run_rules(
+        correlation,
+        select=(code,),
+        cache={
+            VERIFICATIONS_CACHE_KEY: {(file, frame): verification},
+            WEAK_PASSWORDS_CACHE_KEY: (hit,),
+        },
+    )
+    assert finding.exchange_ids == (correlation.exchanges[0].id,)
+    assert finding.call_ids == ("reg",)
