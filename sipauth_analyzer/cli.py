@@ -30,7 +30,13 @@ from sipauth_analyzer.config import (
     check_selectors,
     load_config,
 )
-from sipauth_analyzer.pipeline import AnalysisOptions, AnalysisResult, analyze, read_sip
+from sipauth_analyzer.pipeline import (
+    AnalysisOptions,
+    AnalysisResult,
+    SipStream,
+    analyze,
+    read_sip,
+)
 from sipauth_analyzer.primitives import NoteSink
 from sipauth_analyzer.report import messages as messages_report
 from sipauth_analyzer.report import rules_doc
@@ -49,6 +55,7 @@ from sipauth_analyzer.report.view import (
 )
 from sipauth_analyzer.rules.base import Severity
 from sipauth_analyzer.rules.registry import rule_by_code
+from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.verify import CredentialsError, WordlistError, build_credentials
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -511,16 +518,25 @@ def flow_command(
         names = PeerNames.from_mapping(config.peers)
     except ReportInputError as exc:
         raise UserError(str(exc)) from None
-    read = read_sip(
+    # Only the asked Call-IDs' messages are kept (and the other Call-IDs' names, for the hint).
+    wanted: dict[str, list[SipMessage]] = {call_id: [] for call_id in call_ids}
+    present: set[str] = set()
+    for message in SipStream(
         list(captures), config.capture, engine=engine, tls_keylog=tls_keylog,
         decode_as=decode_as, jobs=jobs,
-    )
+    ):
+        call_id_of_message = message.call_id
+        if call_id_of_message:
+            present.add(call_id_of_message)
+            kept = wanted.get(call_id_of_message)
+            if kept is not None:
+                kept.append(message)
     lines: list[str] = []
     out_width = width or _terminal_width(sys.stdout)
     for call_id in call_ids:
-        messages = [m for m in read.messages if m.call_id == call_id]
+        messages = wanted[call_id]
         if not messages:
-            seen = sorted({m.call_id for m in read.messages if m.call_id})
+            seen = sorted(present)
             hint = ", ".join(seen[:5]) + (f" (+{len(seen) - 5} more)" if len(seen) > 5 else "")
             raise UserError(
                 f"Call-ID {call_id!r} not found in the capture"
@@ -603,17 +619,23 @@ def messages_command(
     Frame numbers are Wireshark's: type `frame.number == N` in its display filter.
     """
     _check_engine(engine, tls_keylog, decode_as, jobs)
+    out = sys.stdout
+    if output_format == "json":
+        # Written as read: memory stays flat on any capture. A capture that turns out unreadable
+        # part-way leaves the array unfinished, with exit status 2.
+        stream = SipStream(
+            list(captures), engine=engine, tls_keylog=tls_keylog, decode_as=decode_as, jobs=jobs
+        )
+        messages_report.write_json(stream, out)
+        err = sys.stderr
+        for note in stream.notes:
+            err.write(messages_report.format_note(note) + "\n")
+        return
+    # The text table's times are relative to the earliest message: it needs them all first.
     result = read_sip(
         list(captures), engine=engine, tls_keylog=tls_keylog, decode_as=decode_as, jobs=jobs
     )
-    out = sys.stdout
-    if output_format == "json":
-        messages_report.write_json(result.messages, out)
-        err = sys.stderr
-        for note in result.notes:
-            err.write(messages_report.format_note(note) + "\n")
-    else:
-        messages_report.write_text(result.messages, result.notes, out)
+    messages_report.write_text(result.messages, result.notes, out)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

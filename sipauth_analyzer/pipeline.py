@@ -251,6 +251,55 @@ def _parsed_messages(
         yield parsed
 
 
+class SipStream:
+    """The SIP messages of one or more captures, one at a time, in capture order; ``notes`` and
+    ``stats`` are complete once the iteration has ended. Iterate once.
+
+    What ``sipauth messages --format json`` and ``sipauth flow`` read: each message can be
+    written out or dropped as it comes, so memory stays flat however large the capture
+    (``read_sip`` keeps them all).
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[str],
+        capture_options: CaptureOptions | None = None,
+        *,
+        engine: str = "native",
+        tls_keylog: str | None = None,
+        decode_as: Sequence[str] = (),
+        jobs: int = 1,
+    ) -> None:
+        capture_options = capture_options or CaptureOptions()
+        self._sink = NoteSink(max_per_kind=capture_options.max_notes_per_kind)
+        self.stats = CaptureStats()
+        self._messages = iter_sip(
+            sources,
+            capture_options,
+            self._sink,
+            self.stats,
+            engine=engine,
+            tls_keylog=tls_keylog,
+            decode_as=decode_as,
+            jobs=jobs,
+        )
+        self._done = False
+
+    def __iter__(self) -> Iterator[SipMessage]:
+        # Both engines yield in capture order (file by file, then Wireshark frame number): the
+        # native reader restores it with a bounded reorder buffer (capture.reader.ReorderBuffer),
+        # tshark prints each message in the frame that completes it, frame after frame.
+        yield from self._messages
+        self._sink.close()
+        self._done = True
+
+    @property
+    def notes(self) -> list[Note]:
+        if not self._done:
+            raise RuntimeError("SipStream.notes is complete only after the iteration")
+        return self._sink.notes
+
+
 @_gc_paused
 def read_sip(
     sources: Sequence[str],
@@ -261,25 +310,12 @@ def read_sip(
     decode_as: Sequence[str] = (),
     jobs: int = 1,
 ) -> SipRead:
-    capture_options = capture_options or CaptureOptions()
-    sink = NoteSink(max_per_kind=capture_options.max_notes_per_kind)
-    stats = CaptureStats()
-    stream = iter_sip(
-        sources,
-        capture_options,
-        sink,
-        stats,
-        engine=engine,
-        tls_keylog=tls_keylog,
-        decode_as=decode_as,
+    stream = SipStream(
+        sources, capture_options, engine=engine, tls_keylog=tls_keylog, decode_as=decode_as,
         jobs=jobs,
     )
-    # Both engines yield in capture order (file by file, then Wireshark frame number): the
-    # native reader restores it with a bounded reorder buffer (capture.reader.ReorderBuffer),
-    # tshark prints each message in the frame that completes it, frame after frame.
     messages = list(stream)
-    sink.close()
-    return SipRead(messages=messages, notes=sink.notes, stats=stats)
+    return SipRead(messages=messages, notes=stream.notes, stats=stream.stats)
 
 
 @_gc_paused

@@ -330,3 +330,46 @@ def test_docs_usage_shows_the_current_real_report(monkeypatch, capsys):
         "docs/usage.md no longer shows the real report: paste the output of "
         "`sipauth analyze sample_pcaps/register-wrong-password.pcap` into it"
     )
+
+
+def test_messages_json_is_written_as_the_capture_is_read(capsys, monkeypatch):
+    """`messages --format json` renders SipStream as it goes: the same array read_sip gives,
+    notes after it on stderr, and no message list is ever built."""
+    from sipauth_analyzer.pipeline import read_sip
+    from sipauth_analyzer.report import messages as messages_report
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read_sip holds every message; JSON output must stream")
+
+    expected = [messages_report.message_record(m) for m in read_sip([WRONG_PASSWORD]).messages]
+    monkeypatch.setattr("sipauth_analyzer.cli.read_sip", never)
+    code, out, _ = run_main(["messages", WRONG_PASSWORD, "--format", "json"], capsys)
+    assert code == 0 and json.loads(out) == expected and len(expected) == 4
+
+
+def test_messages_json_of_a_capture_without_sip_is_an_empty_array(capsys):
+    code, out, err = run_main(
+        ["messages", str(REPO_ROOT / "tests" / "captures" / "link_user0.pcap"), "--format", "json"],
+        capsys,
+    )
+    assert code == 0 and out == "[]\n" and "unsupported-linktype" in err
+
+
+def test_flow_keeps_only_the_asked_call_id(capsys, monkeypatch):
+    from sipauth_analyzer.report import ladder
+
+    seen: list[list[object]] = []
+    real = ladder.build_ladder
+
+    def spy(messages, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(list(messages))
+        return real(messages, **kwargs)
+
+    monkeypatch.setattr("sipauth_analyzer.cli.build_ladder", spy)
+    call_id = "1-19739@127.0.0.1"
+    code, out, _ = run_main(
+        ["flow", str(REPO_ROOT / "sample_pcaps" / "register-success.pcap"), "--call-id", call_id],
+        capsys,
+    )
+    assert code == 0 and f"Call-ID {call_id}" in out
+    assert [[m.source.frame for m in ms] for ms in seen] == [[1, 2, 3, 4]]  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from sipauth_analyzer.primitives import Note
@@ -43,18 +43,16 @@ def note_record(note: Note) -> dict[str, Any]:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
 
 
-def write_json(messages: Sequence[SipMessage], out: TextIO) -> None:
-    """A JSON array, one message per line: each encoded by the C encoder, written as it goes
-    (``json.dump(indent=...)`` would use the pure-Python encoder and build it all first)."""
-    if not messages:
-        out.write("[]\n")
-        return
-    out.write("[\n")
-    last = len(messages) - 1
-    for index, message in enumerate(messages):
+def write_json(messages: Iterable[SipMessage], out: TextIO) -> None:
+    """A JSON array, one message per line: each encoded by the C encoder and written as it
+    comes, so a stream of messages is never held (``json.dump(indent=...)`` would use the
+    pure-Python encoder and build it all first)."""
+    separator = "[\n"
+    for message in messages:
+        out.write(separator)
         out.write(_ENCODER.encode(message_record(message)))
-        out.write(",\n" if index < last else "\n")
-    out.write("]\n")
+        separator = ",\n"
+    out.write("[]\n" if separator == "[\n" else "\n]\n")
 
 
 def format_flags(message: SipMessage) -> str:
