@@ -300,22 +300,20 @@ class SipStream:
         return self._sink.notes
 
 
-@_gc_paused
-def read_sip(
-    sources: Sequence[str],
-    capture_options: CaptureOptions | None = None,
-    *,
-    engine: str = "native",
-    tls_keylog: str | None = None,
-    decode_as: Sequence[str] = (),
-    jobs: int = 1,
-) -> SipRead:
-    stream = SipStream(
-        sources, capture_options, engine=engine, tls_keylog=tls_keylog, decode_as=decode_as,
-        jobs=jobs,
-    )
-    messages = list(stream)
-    return SipRead(messages=messages, notes=stream.notes, stats=stream.stats)
+def _collected(open_stream: Callable[_P, SipStream]) -> Callable[_P, SipRead]:
+    """A function taking ``open_stream``'s arguments and returning all its messages at once."""
+
+    def read(*args: _P.args, **kwargs: _P.kwargs) -> SipRead:
+        stream = open_stream(*args, **kwargs)
+        messages = list(stream)
+        return SipRead(messages=messages, notes=stream.notes, stats=stream.stats)
+
+    return read
+
+
+#: Every SIP message of the captures in one list, with the notes and stats (``sipauth messages``
+#: as text, the tests); takes SipStream's arguments. Holds the whole capture's messages.
+read_sip = _gc_paused(_collected(SipStream))
 
 
 @_gc_paused
