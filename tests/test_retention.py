@@ -200,3 +200,34 @@ def test_per_file_overall_counts_the_unlisted_exchanges_of_every_run(tmp_path: P
     overall = report.overall()
     assert overall.requests == 500
     assert overall.failed == 0 and overall.challenged == 0
+
+
+def test_plain_exchanges_are_dropped_during_the_run_when_they_are_a_small_share() -> None:
+    """One plain OPTIONS for every nine challenged REGISTERs: the let-go messages leave the
+    correlator's lists as the run goes, not only at the end."""
+    flow = Flow()
+    for index in range(30_000):
+        if index % 10 == 0:
+            ping = flow.request("OPTIONS", call_id=f"o{index}", branch=f"z9hG4bK-o{index}")
+            flow.response(ping, 200)
+        else:
+            register = flow.request("REGISTER", call_id=f"r{index}", branch=f"z9hG4bK-r{index}")
+            flow.response(register, 401, challenge=digest_challenge(f"n{index}"))
+    test = plain_exchange_test(RuleOptions())
+    correlator = Correlator(
+        CorrelateOptions(max_transactions=100, max_open_exchanges=100,
+                         max_listed_plain_exchanges=0),
+        retirable=test,
+    )
+    longest = 0
+    for message in flow.messages:
+        correlator.add(message)
+        longest = max(longest, len(correlator._messages))
+    correlation = correlator.finish()
+    assert correlation.unlisted_exchanges > 2_900
+    kept = len(correlation.messages)
+    assert kept == 60_000 - 2 * correlation.unlisted_exchanges
+    # Compaction waits for 4,096 retired objects (4 per plain exchange: itself, its transaction
+    # and 2 messages), so about 2,048 let-go messages at most; without compaction during the
+    # run the list would reach all 60,000.
+    assert longest < kept + 3_000

@@ -52,8 +52,10 @@ CHALLENGE_STATUSES = frozenset({401, 407})
 NOTE_FRAME_LIMIT = 20  # frames listed in one aggregated note
 EXPIRY_SWEEP_INTERVAL = 1.0  # seconds of capture time between sweeps of the timed tables
 # Retired objects are dropped from the correlator's lists in one pass once there are this many
-# and they make up a good part of the lists (see Correlator._compact).
+# and at least 1/COMPACT_SHARE of the message list's length: each pass over the lists is then
+# paid for by that many retirements, even when plain exchanges are a small part of the traffic.
 COMPACT_MIN_RETIRED = 4096
+COMPACT_SHARE = 8
 # RFC 3261 §17 64*T1: Timers B, F, H and J. A transaction answered this long ago gets no more
 # retransmissions of its request or of its final response, so forgetting it loses nothing.
 TRANSACTION_QUIET_AFTER_FINAL = 32.0
@@ -542,12 +544,15 @@ class Correlator:
         messages = exchange_messages(exchange)
         retired.update(id(m) for m in messages)
         self._retired_messages += len(messages)
-        if len(retired) >= COMPACT_MIN_RETIRED and 2 * len(retired) >= len(self._messages):
+        if (
+            len(retired) >= COMPACT_MIN_RETIRED
+            and COMPACT_SHARE * len(retired) >= len(self._messages)
+        ):
             self._compact()
 
     def _compact(self) -> None:
-        """Drop retired objects from the lists (one pass each; amortised O(1) per object,
-        since the retired make up a good part of what is scanned)."""
+        """Drop retired objects from the lists (one pass each; amortised O(1) per retired
+        object, see COMPACT_SHARE)."""
         retired = self._retired
         if not retired:
             return
