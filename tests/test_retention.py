@@ -18,7 +18,15 @@ from sipauth_analyzer.correlate import CorrelateOptions, Correlator
 from sipauth_analyzer.correlate.model import AuthExchange, Correlation
 from sipauth_analyzer.pipeline import AnalysisOptions, AnalysisResult, analyze
 from sipauth_analyzer.report.json_report import metrics_record
-from sipauth_analyzer.report.view import build_report, verdict
+from sipauth_analyzer.report.view import (
+    Filters,
+    PeerSpec,
+    RunReport,
+    TimeBound,
+    build_report,
+    build_run,
+    verdict,
+)
 from sipauth_analyzer.rules.base import RuleOptions
 from sipauth_analyzer.rules.retention import plain_exchange_test
 from tests.conftest import CAPTURES_DIR, REAL_PCAPS_DIR, SAMPLE_PCAPS_DIR, capture_files
@@ -59,6 +67,7 @@ def test_every_capture_gives_the_same_findings_metrics_and_notes_when_plain_exch
     corpus = _corpus()
     assert len(corpus) >= 20, "the committed synthetic captures alone are more than this"
     unlisted_total = 0
+    views_checked = 0
     for path in corpus:
         kept = _analyze(path, listed=1_000_000)
         dropped = _analyze(path, listed=0)
@@ -76,10 +85,43 @@ def test_every_capture_gives_the_same_findings_metrics_and_notes_when_plain_exch
         assert listed_messages + dropped.correlation.unlisted_messages == len(
             kept.correlation.messages
         ), path.name
-        # The report's verdict still counts every exchange and trunk.
+        # The report's verdict still counts every exchange and trunk, in every view.
         assert verdict(build_report([(None, dropped)])) == verdict(build_report([(None, kept)]))
+        for filters in _views(kept.correlation):
+            shown, full = build_run(dropped, filters=filters), build_run(kept, filters=filters)
+            assert _view(shown) == _view(full), (path.name, filters)
+            views_checked += 1
     # Not vacuous: the corpus has plain traffic (OPTIONS, BYE, unanswered requests) to let go.
     assert unlisted_total > 50
+    assert views_checked > 4 * 50
+
+
+def _views(correlation: Correlation) -> list[Filters]:
+    """Filters a user would try on this capture: by time (the second half), by peer, method
+    and Call-ID of a middle exchange."""
+    if not correlation.exchanges or correlation.first_time is None:
+        return []
+    middle = correlation.exchanges[len(correlation.exchanges) // 2]
+    half = ((correlation.last_time or correlation.first_time) - correlation.first_time) / 2
+    views = [
+        Filters(since=TimeBound(half, relative=True)),
+        Filters(until=TimeBound(half, relative=True)),
+        Filters(peers=(PeerSpec(middle.client.ip, None),)),
+        Filters(methods=(middle.method,)),
+    ]
+    if middle.call_ids:
+        views.append(Filters(call_ids=(middle.call_ids[0],)))
+    return views
+
+
+def _view(run: RunReport) -> list[Any]:
+    pairs = [(pair, metrics_record(m)) for pair, m in run.metrics_by_pair.items()]
+    return [
+        len(run.exchanges) + run.unlisted_exchanges,
+        pairs,
+        metrics_record(run.overall),
+        [f.fingerprint for f in run.findings],
+    ]
 
 
 def test_a_flood_of_unanswered_registers_keeps_only_the_open_tables(tmp_path: Path) -> None:
@@ -97,6 +139,7 @@ def test_a_flood_of_unanswered_registers_keeps_only_the_open_tables(tmp_path: Pa
     assert correlation.overall.requests == 3_000
     (note,) = [n for n in result.notes if n.kind == UNLISTED]
     assert note.detail.startswith("2750 exchange(s) that never touched authentication")
+    assert len(correlation.unlisted) == 2750
     assert "max_listed_plain_exchanges=50" in note.detail
     assert note.frames[:2] == (51, 52)  # the first 50 to seal are listed, the next let go
     report = build_report([(None, result)])

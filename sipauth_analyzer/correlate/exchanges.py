@@ -35,6 +35,7 @@ from sipauth_analyzer.correlate.model import (
     Outcome,
     PeerPair,
     Transaction,
+    UnlistedExchanges,
     exchange_messages,
 )
 from sipauth_analyzer.correlate.options import CorrelateOptions
@@ -192,6 +193,7 @@ class Correlator:
         self._plain_kept = 0
         self._retired_count = 0
         self._retired_messages = 0
+        self._unlisted = UnlistedExchanges()
         # id() of retired exchanges, transactions and messages still referenced by the lists
         # below until the next _compact (alive until then, so no id is reused meanwhile).
         self._retired: set[int] = set()
@@ -544,6 +546,14 @@ class Correlator:
         messages = exchange_messages(exchange)
         retired.update(id(m) for m in messages)
         self._retired_messages += len(messages)
+        times = [m.source.time for m in messages]
+        self._unlisted.add(
+            exchange,
+            exchange.call_ids[0] if exchange.call_ids else None,
+            min(times),
+            max(times),
+            exchange.outcome is Outcome.SUCCEEDED,
+        )
         if (
             len(retired) >= COMPACT_MIN_RETIRED
             and COMPACT_SHARE * len(retired) >= len(self._messages)
@@ -588,6 +598,7 @@ class Correlator:
             last_time=self._last_time,
             unlisted_exchanges=self._retired_count,
             unlisted_messages=self._retired_messages,
+            unlisted=self._unlisted,
         )
 
     def _notes(self) -> list[Note]:
@@ -618,9 +629,10 @@ class Correlator:
             ),
             "correlate-plain-exchanges-unlisted": (
                 "{n} exchange(s) that never touched authentication (no challenge, no "
-                "credentials, nothing any rule reads) count in the metrics but are not listed: "
+                "credentials, nothing any rule reads) count in the metrics and in filtered views "
+                "but are not listed: "
                 f"max_listed_plain_exchanges={options.max_listed_plain_exchanges} were listed "
-                "already. --since/--until/--peer/--call-id/--method views leave them out",
+                "already",
                 NoteLevel.INFO,
             ),
         }

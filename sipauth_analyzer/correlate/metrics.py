@@ -233,6 +233,16 @@ class MetricsBuilder:
         self.register(pair)
         _add_exchange(self._by_pair[pair], self._nonces[pair], exchange)
 
+    def add_plain(self, pair: PeerPair, succeeded: bool) -> None:
+        """Count a plain exchange (rules/retention.py: one attempt, no challenge, no
+        credentials) from its pair and outcome alone: all that ``add`` would take from it."""
+        self.register(pair)
+        metrics = self._by_pair[pair]
+        metrics.requests += 1
+        if succeeded:
+            metrics.successes_2xx += 1
+            metrics.attempts_until_success.append(1)
+
     def result(
         self, first_time: float | None, last_time: float | None
     ) -> tuple[dict[PeerPair, Metrics], Metrics]:

@@ -8,8 +8,11 @@ read exchanges; reports render them. Frame numbers are Wireshark's.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import hashlib
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sipauth_analyzer.primitives import Endpoint, Note
 from sipauth_analyzer.sip.message import SipMessage
@@ -150,6 +153,96 @@ def exchange_messages(exchange: AuthExchange) -> list[SipMessage]:
     return sorted(unique.values(), key=lambda m: (m.source.file, m.source.frame))
 
 
+def call_id_digest(call_id: str | None) -> int:
+    """A 64-bit digest of a Call-ID (0 for none): how UnlistedExchanges remembers it."""
+    if call_id is None:
+        return 0
+    data = call_id.encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") or 1
+
+
+class UnlistedExchange(NamedTuple):
+    """What a report filter and the metrics need of a plain exchange that was let go."""
+
+    id: int
+    method: str
+    client: Endpoint
+    server: Endpoint
+    call_id_digest: int  # call_id_digest() of its Call-ID
+    start: float  # capture time of its first and last message
+    end: float
+    succeeded: bool
+
+
+class UnlistedExchanges:
+    """Plain exchanges let go by correlation, one compact row each (≈ 40 bytes, in arrays).
+
+    Kept so that ``--since/--until/--peer/--call-id/--method`` views count them as if they were
+    listed. A Call-ID is kept as a 64-bit digest: a view filtering on a Call-ID compares
+    digests (a false match would take about 2**32 distinct Call-IDs to become likely).
+    """
+
+    __slots__ = (
+        "_call_ids", "_client_ips", "_client_ports", "_durations", "_ids", "_index", "_methods",
+        "_server_ips", "_server_ports", "_starts", "_succeeded", "_texts",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self._ids = array("I")
+        self._starts = array("d")
+        self._durations = array("f")
+        self._call_ids = array("Q")
+        self._client_ips = array("I")
+        self._client_ports = array("H")
+        self._server_ips = array("I")
+        self._server_ports = array("H")
+        self._methods = array("I")
+        self._succeeded = array("B")
+        # IP addresses and methods, each stored once (a flood has few of either).
+        self._texts: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _text(self, text: str) -> int:
+        index = self._index.get(text)
+        if index is None:
+            index = self._index[text] = len(self._texts)
+            self._texts.append(text)
+        return index
+
+    def add(
+        self, exchange: AuthExchange, call_id: str | None, start: float, end: float,
+        succeeded: bool,
+    ) -> None:
+        self._ids.append(exchange.id)
+        self._starts.append(start)
+        self._durations.append(end - start)
+        self._call_ids.append(call_id_digest(call_id))
+        self._client_ips.append(self._text(exchange.client.ip))
+        self._client_ports.append(exchange.client.port & 0xFFFF)
+        self._server_ips.append(self._text(exchange.server.ip))
+        self._server_ports.append(exchange.server.port & 0xFFFF)
+        self._methods.append(self._text(exchange.method))
+        self._succeeded.append(succeeded)
+
+    def __iter__(self) -> Iterator[UnlistedExchange]:
+        texts = self._texts
+        for row in range(len(self._ids)):
+            start = self._starts[row]
+            yield UnlistedExchange(
+                self._ids[row],
+                texts[self._methods[row]],
+                Endpoint(texts[self._client_ips[row]], self._client_ports[row]),
+                Endpoint(texts[self._server_ips[row]], self._server_ports[row]),
+                self._call_ids[row],
+                start,
+                start + self._durations[row],
+                bool(self._succeeded[row]),
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class PeerPair:
     """A trunk seen from one direction: requests from ``client`` challenged (or not) by ``server``.
@@ -200,5 +293,7 @@ class Correlation:
     last_time: float | None = None
     # Exchanges counted in the metrics but not in ``exchanges``, and their messages, not in
     # ``messages`` (nor their transactions): CorrelateOptions.max_listed_plain_exchanges.
+    # ``unlisted`` keeps a compact row of each, for filtered views.
     unlisted_exchanges: int = 0
     unlisted_messages: int = 0
+    unlisted: UnlistedExchanges = field(default_factory=UnlistedExchanges)

@@ -24,8 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipauth_analyzer.correlate import combine_metrics, compute_metrics
-from sipauth_analyzer.correlate.metrics import is_auth_failure
-from sipauth_analyzer.correlate.model import AuthExchange, Metrics, PeerPair, exchange_messages
+from sipauth_analyzer.correlate.metrics import MetricsBuilder, is_auth_failure
+from sipauth_analyzer.correlate.model import (
+    AuthExchange,
+    Metrics,
+    PeerPair,
+    UnlistedExchange,
+    UnlistedExchanges,
+    call_id_digest,
+    exchange_messages,
+)
 from sipauth_analyzer.pipeline import AnalysisResult
 from sipauth_analyzer.primitives import Endpoint, Note
 from sipauth_analyzer.rules.base import Finding, Severity
@@ -235,6 +243,60 @@ def _exchange_kept(exchange: AuthExchange, window: _Window) -> bool:
     return True
 
 
+def _unlisted_kept(row: UnlistedExchange, window: _Window, call_ids: frozenset[int]) -> bool:
+    """``_exchange_kept`` for a let-go plain exchange (``call_ids``: the filter's digests)."""
+    if call_ids and row.call_id_digest not in call_ids:
+        return False
+    if window.peers and not any(
+        p.matches(row.client) or p.matches(row.server) for p in window.peers
+    ):
+        return False
+    if window.methods and row.method.upper() not in window.methods:
+        return False
+    if window.start is not None or window.end is not None:
+        return _in_window(row.start, row.end, window)
+    return True
+
+
+def _filtered_metrics(
+    exchanges: Sequence[AuthExchange],
+    unlisted: UnlistedExchanges,
+    window: _Window,
+    first_time: float | None,
+    last_time: float | None,
+) -> tuple[dict[PeerPair, Metrics], Metrics, int]:
+    """Metrics of the listed exchanges a view keeps and of the let-go ones it would keep, pairs
+    in order of first appearance as if all had been listed; and how many let-go ones it keeps.
+    The rows are read twice (pair order, then counts) rather than collected."""
+    if not len(unlisted):
+        by_pair, overall = compute_metrics(exchanges, first_time, last_time)
+        return by_pair, overall, 0
+    call_ids = frozenset(call_id_digest(c) for c in window.call_ids)
+    first_id: dict[PeerPair, int] = {}
+
+    def seen(pair: PeerPair, exchange_id: int) -> None:
+        if exchange_id < first_id.get(pair, exchange_id + 1):
+            first_id[pair] = exchange_id
+
+    for exchange in exchanges:
+        seen(PeerPair(exchange.client.ip, exchange.server.ip), exchange.id)
+    for row in unlisted:
+        if _unlisted_kept(row, window, call_ids):
+            seen(PeerPair(row.client.ip, row.server.ip), row.id)
+    builder = MetricsBuilder()
+    for pair in sorted(first_id, key=first_id.__getitem__):
+        builder.register(pair)
+    for exchange in exchanges:
+        builder.add(exchange)
+    kept = 0
+    for row in unlisted:
+        if _unlisted_kept(row, window, call_ids):
+            builder.add_plain(PeerPair(row.client.ip, row.server.ip), row.succeeded)
+            kept += 1
+    by_pair, overall = builder.result(first_time, last_time)
+    return by_pair, overall, kept
+
+
 def _finding_kept(finding: Finding, window: _Window, kept_exchanges: set[int]) -> bool:
     if finding.exchange_ids:
         return any(i in kept_exchanges for i in finding.exchange_ids)
@@ -293,8 +355,8 @@ class RunReport:
     known: tuple[Finding, ...]  # in the baseline: shown as "known", never counted
     metrics_by_pair: Mapping[PeerPair, Metrics]
     overall: Metrics
-    # Plain exchanges counted in the metrics but not listed (Correlation.unlisted_exchanges);
-    # 0 in a filtered view, whose metrics come from the listed exchanges alone.
+    # Plain exchanges counted in the metrics but not listed (Correlation.unlisted_exchanges),
+    # in a filtered view those the filters keep (their rows in Correlation.unlisted).
     unlisted_exchanges: int = 0
 
     @property
@@ -386,8 +448,9 @@ def build_run(
         exchanges = [e for e in correlation.exchanges if _exchange_kept(e, window)]
         kept_ids = {e.id for e in exchanges}
         findings = [f for f in result.findings if _finding_kept(f, window, kept_ids)]
-        by_pair, overall = compute_metrics(
-            exchanges, result.stats.first_time, result.stats.last_time
+        by_pair, overall, unlisted = _filtered_metrics(
+            exchanges, correlation.unlisted, window, result.stats.first_time,
+            result.stats.last_time,
         )
     else:
         exchanges = list(correlation.exchanges)
