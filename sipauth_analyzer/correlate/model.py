@@ -175,16 +175,24 @@ class UnlistedExchange(NamedTuple):
 
 
 class UnlistedExchanges:
-    """Plain exchanges let go by correlation, one compact row each (≈ 40 bytes, in arrays).
+    """Plain exchanges let go by correlation, one compact row each (≈ 30 bytes, in arrays).
 
     Kept so that ``--since/--until/--peer/--call-id/--method`` views count them as if they were
-    listed. A Call-ID is kept as a 64-bit digest: a view filtering on a Call-ID compares
-    digests (a false match would take about 2**32 distinct Call-IDs to become likely).
+    listed. What repeats from row to row (client IP, server endpoint, method, success) is
+    stored once and referenced; a Call-ID is kept as a 64-bit digest, so a view filtering on a
+    Call-ID compares digests (a false match would take about 2**32 distinct Call-IDs to become
+    likely).
     """
 
     __slots__ = (
-        "_call_ids", "_client_ips", "_client_ports", "_durations", "_ids", "_index", "_methods",
-        "_server_ips", "_server_ports", "_starts", "_succeeded", "_texts",
+        "_call_ids",
+        "_client_ports",
+        "_durations",
+        "_ids",
+        "_kind_index",
+        "_kind_rows",
+        "_kinds",
+        "_starts",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -192,54 +200,45 @@ class UnlistedExchanges:
         self._starts = array("d")
         self._durations = array("f")
         self._call_ids = array("Q")
-        self._client_ips = array("I")
         self._client_ports = array("H")
-        self._server_ips = array("I")
-        self._server_ports = array("H")
-        self._methods = array("I")
-        self._succeeded = array("B")
-        # IP addresses and methods, each stored once (a flood has few of either).
-        self._texts: list[str] = []
-        self._index: dict[str, int] = {}
+        self._kinds = array("I")
+        # (client IP, server endpoint, method, succeeded), each distinct one stored once.
+        self._kind_rows: list[tuple[str, Endpoint, str, bool]] = []
+        self._kind_index: dict[tuple[str, Endpoint, str, bool], int] = {}
 
     def __len__(self) -> int:
         return len(self._ids)
-
-    def _text(self, text: str) -> int:
-        index = self._index.get(text)
-        if index is None:
-            index = self._index[text] = len(self._texts)
-            self._texts.append(text)
-        return index
 
     def add(
         self, exchange: AuthExchange, call_id: str | None, start: float, end: float,
         succeeded: bool,
     ) -> None:
+        kind = (exchange.client.ip, exchange.server, exchange.method, succeeded)
+        index = self._kind_index.get(kind)
+        if index is None:
+            index = self._kind_index[kind] = len(self._kind_rows)
+            self._kind_rows.append(kind)
         self._ids.append(exchange.id)
         self._starts.append(start)
         self._durations.append(end - start)
         self._call_ids.append(call_id_digest(call_id))
-        self._client_ips.append(self._text(exchange.client.ip))
         self._client_ports.append(exchange.client.port & 0xFFFF)
-        self._server_ips.append(self._text(exchange.server.ip))
-        self._server_ports.append(exchange.server.port & 0xFFFF)
-        self._methods.append(self._text(exchange.method))
-        self._succeeded.append(succeeded)
+        self._kinds.append(index)
 
     def __iter__(self) -> Iterator[UnlistedExchange]:
-        texts = self._texts
+        kinds = self._kind_rows
         for row in range(len(self._ids)):
+            client_ip, server, method, succeeded = kinds[self._kinds[row]]
             start = self._starts[row]
             yield UnlistedExchange(
                 self._ids[row],
-                texts[self._methods[row]],
-                Endpoint(texts[self._client_ips[row]], self._client_ports[row]),
-                Endpoint(texts[self._server_ips[row]], self._server_ports[row]),
+                method,
+                Endpoint(client_ip, self._client_ports[row]),
+                server,
                 self._call_ids[row],
                 start,
                 start + self._durations[row],
-                bool(self._succeeded[row]),
+                succeeded,
             )
 
 

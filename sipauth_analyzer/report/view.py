@@ -19,7 +19,7 @@ import ipaddress
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,34 +228,40 @@ def _in_window(start: float, end: float, window: _Window) -> bool:
     return not (window.end is not None and start > window.end)
 
 
-def _exchange_kept(exchange: AuthExchange, window: _Window) -> bool:
-    if window.call_ids and not window.call_ids.intersection(exchange.call_ids):
+def _kept(
+    window: _Window,
+    *,
+    call_id_kept: bool,
+    client: Endpoint,
+    server: Endpoint,
+    method: str,
+    span: Callable[[], tuple[float, float]],
+) -> bool:
+    """Whether the filters keep an exchange with these properties (``span`` is computed only
+    when a time bound asks for it)."""
+    if not call_id_kept:
         return False
-    if window.peers and not any(
-        p.matches(exchange.client) or p.matches(exchange.server) for p in window.peers
-    ):
+    if window.peers and not any(p.matches(client) or p.matches(server) for p in window.peers):
         return False
-    if window.methods and exchange.method.upper() not in window.methods:
+    if window.methods and method.upper() not in window.methods:
         return False
     if window.start is not None or window.end is not None:
-        start, end = _span(exchange)
+        start, end = span()
         return _in_window(start, end, window)
     return True
 
 
+def _exchange_kept(exchange: AuthExchange, window: _Window) -> bool:
+    call_id_kept = not window.call_ids or not window.call_ids.isdisjoint(exchange.call_ids)
+    return _kept(window, call_id_kept=call_id_kept, client=exchange.client,
+                 server=exchange.server, method=exchange.method, span=lambda: _span(exchange))
+
+
 def _unlisted_kept(row: UnlistedExchange, window: _Window, call_ids: frozenset[int]) -> bool:
     """``_exchange_kept`` for a let-go plain exchange (``call_ids``: the filter's digests)."""
-    if call_ids and row.call_id_digest not in call_ids:
-        return False
-    if window.peers and not any(
-        p.matches(row.client) or p.matches(row.server) for p in window.peers
-    ):
-        return False
-    if window.methods and row.method.upper() not in window.methods:
-        return False
-    if window.start is not None or window.end is not None:
-        return _in_window(row.start, row.end, window)
-    return True
+    call_id_kept = not call_ids or row.call_id_digest in call_ids
+    return _kept(window, call_id_kept=call_id_kept, client=row.client, server=row.server,
+                 method=row.method, span=lambda: (row.start, row.end))
 
 
 def _filtered_metrics(
