@@ -313,8 +313,13 @@ def _verification_section(report: ReportInput, width: int) -> list[RenderableTyp
     return out
 
 
+_NOTE_ORDER = {NoteLevel.ERROR: 0, NoteLevel.WARNING: 1, NoteLevel.INFO: 2}
+
+
 def _notes_section(report: ReportInput, width: int) -> list[RenderableType]:
-    notes = report.notes
+    # Most severe first (in their order otherwise), so the MAX_NOTES shown never leave out a
+    # warning for an information note.
+    notes = sorted(report.notes, key=lambda note: _NOTE_ORDER[note.level])
     if not notes:
         return []
     out: list[RenderableType] = [Rule("Notes", style="bold", align="left")]

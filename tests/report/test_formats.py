@@ -291,3 +291,18 @@ def test_per_file_reports_label_each_file(shared_result):
     assert validate(document, SCHEMA, SCHEMA) == []
     junit = ET.fromstring(outputs[ReportFormat.JUNIT])
     assert len(junit.findall("testsuite")) == 2
+
+
+def test_terminal_lists_warnings_before_information_notes_within_its_limit(shared_report):
+    """Twenty-five information notes and one warning: the warning is among the 20 shown."""
+    from sipauth_analyzer.primitives import Note, NoteLevel
+
+    run = shared_report.runs[0]
+    infos = [Note(kind=f"info-{i}", detail="x", level=NoteLevel.INFO) for i in range(25)]
+    warning = Note(kind="the-warning", detail="y", level=NoteLevel.WARNING)
+    result = dataclasses.replace(run.result, notes=[*infos, warning])
+    report = dataclasses.replace(shared_report, runs=(dataclasses.replace(run, result=result),))
+    text = render(report, ReportFormat.TEXT, width=100)
+    assert "the-warning" in text and "info-0:" in text and "info-19:" not in text
+    assert text.index("the-warning") < text.index("info-0:")
+    assert "6 more notes" in text
