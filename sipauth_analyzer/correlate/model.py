@@ -181,7 +181,8 @@ class UnlistedExchanges:
     listed. What repeats from row to row (client IP, server endpoint, method, success) is
     stored once and referenced; a Call-ID is kept as a 64-bit digest, so a view filtering on a
     Call-ID compares digests (a false match would take about 2**32 distinct Call-IDs to become
-    likely).
+    likely); the time from first to last message as a 32-bit float (exact to microseconds over
+    the minutes an exchange can last).
     """
 
     __slots__ = (
