@@ -191,7 +191,6 @@ class Correlator:
         self.options = options
         self._retirable = retirable
         self._plain_kept = 0
-        self._retired_count = 0
         self._retired_messages = 0
         self._unlisted = UnlistedExchanges()
         # id() of retired exchanges, transactions and messages still referenced by the lists
@@ -535,7 +534,6 @@ class Correlator:
         cancelled = self._cancelled
         exchange.outcome = decide_outcome(exchange, id(exchange.last) in cancelled)
         self._metrics.add(exchange)
-        self._retired_count += 1
         self._tally("correlate-plain-exchanges-unlisted", exchange.first.request)
         retired = self._retired
         retired.add(id(exchange))
@@ -596,7 +594,6 @@ class Correlator:
             notes=self._notes(),
             first_time=self._first_time,
             last_time=self._last_time,
-            unlisted_exchanges=self._retired_count,
             unlisted_messages=self._retired_messages,
             unlisted=self._unlisted,
         )

@@ -207,6 +207,13 @@ def _merge(overall: Metrics, metrics: Metrics) -> None:
     _merge_counts(overall.qop_used, metrics.qop_used)
 
 
+def _capture_hours(first_time: float | None, last_time: float | None) -> float:
+    """The capture's duration for ``auth_failures_per_hour`` (at least a minute; 0 if empty)."""
+    if first_time is None or last_time is None:
+        return 0.0
+    return max((last_time - first_time) / 3600.0, MIN_DURATION_HOURS)
+
+
 class MetricsBuilder:
     r"""Metrics built one exchange at a time, so that an exchange can be counted and let go.
 
@@ -249,9 +256,7 @@ class MetricsBuilder:
         """Metrics per PeerPair and overall. Overall sample lists are the pairs' lists
         concatenated in pair order. Pairs registered but never counted are left out."""
         by_pair = {pair: m for pair, m in self._by_pair.items() if m.requests}
-        hours = 0.0
-        if first_time is not None and last_time is not None:
-            hours = max((last_time - first_time) / 3600.0, MIN_DURATION_HOURS)
+        hours = _capture_hours(first_time, last_time)
         overall = Metrics()
         overall_nonces = NonceLifetimes()
         for pair, metrics in by_pair.items():
@@ -277,9 +282,8 @@ def combine_metrics(
         if metrics.nonce_lifetime_s is not None:
             lifetimes.append(metrics.nonce_lifetime_s)
     combined.nonce_lifetime_s = max(lifetimes, default=None)
-    if first_time is not None and last_time is not None:
-        hours = max((last_time - first_time) / 3600.0, MIN_DURATION_HOURS)
-        combined.auth_failures_per_hour = combined.failed / hours
+    hours = _capture_hours(first_time, last_time)
+    combined.auth_failures_per_hour = combined.failed / hours if hours else 0.0
     return combined
 
 

@@ -291,9 +291,12 @@ class Correlation:
     # Capture time of the earliest and the latest message (None when there were none).
     first_time: float | None = None
     last_time: float | None = None
-    # Exchanges counted in the metrics but not in ``exchanges``, and their messages, not in
-    # ``messages`` (nor their transactions): CorrelateOptions.max_listed_plain_exchanges.
-    # ``unlisted`` keeps a compact row of each, for filtered views.
-    unlisted_exchanges: int = 0
-    unlisted_messages: int = 0
+    # Exchanges counted in the metrics but not in ``exchanges`` (a compact row of each, for
+    # filtered views), and how many messages they had, not in ``messages`` (nor their
+    # transactions in ``transactions``): CorrelateOptions.max_listed_plain_exchanges.
     unlisted: UnlistedExchanges = field(default_factory=UnlistedExchanges)
+    unlisted_messages: int = 0
+
+    @property
+    def unlisted_exchanges(self) -> int:
+        return len(self.unlisted)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sipauth_analyzer.correlate import combine_metrics, compute_metrics
+from sipauth_analyzer.correlate import combine_metrics
 from sipauth_analyzer.correlate.metrics import MetricsBuilder, is_auth_failure
 from sipauth_analyzer.correlate.model import (
     AuthExchange,
@@ -274,9 +274,6 @@ def _filtered_metrics(
     """Metrics of the listed exchanges a view keeps and of the let-go ones it would keep, pairs
     in order of first appearance as if all had been listed; and how many let-go ones it keeps.
     The rows are read twice (pair order, then counts) rather than collected."""
-    if not len(unlisted):
-        by_pair, overall = compute_metrics(exchanges, first_time, last_time)
-        return by_pair, overall, 0
     call_ids = frozenset(call_id_digest(c) for c in window.call_ids)
     first_id: dict[PeerPair, int] = {}
 
