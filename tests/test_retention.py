@@ -30,7 +30,12 @@ from sipauth_analyzer.report.view import (
 from sipauth_analyzer.rules.base import RuleOptions
 from sipauth_analyzer.rules.retention import plain_exchange_test
 from tests.conftest import CAPTURES_DIR, REAL_PCAPS_DIR, SAMPLE_PCAPS_DIR, capture_files
-from tests.correlate.sipfactory import Flow, digest_challenge, digest_credentials
+from tests.correlate.sipfactory import (
+    Flow,
+    correlate_tracking_peak,
+    digest_challenge,
+    digest_credentials,
+)
 from tests.fuzz.exhaust import build
 
 UNLISTED = "correlate-plain-exchanges-unlisted"
@@ -262,11 +267,7 @@ def test_plain_exchanges_are_dropped_during_the_run_when_they_are_a_small_share(
                          max_listed_plain_exchanges=0),
         retirable=test,
     )
-    longest = 0
-    for message in flow.messages:
-        correlator.add(message)
-        longest = max(longest, len(correlator._messages))
-    correlation = correlator.finish()
+    correlation, longest = correlate_tracking_peak(correlator, flow.messages)
     assert correlation.unlisted_exchanges > 2_900
     kept = len(correlation.messages)
     assert kept == 60_000 - 2 * correlation.unlisted_exchanges

@@ -28,8 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sipauth_analyzer.correlate.metrics import MetricsBuilder
+from sipauth_analyzer.correlate.metrics import MetricsBuilder, unlisted_counts
 from sipauth_analyzer.correlate.model import (
+    NO_COUNTS,
     AuthExchange,
     Correlation,
     Outcome,
@@ -180,6 +181,11 @@ class Correlator:
     ones are counted in the metrics and let go with their transactions and messages, and a
     ``correlate-plain-exchanges-unlisted`` note says how many. A flood of requests that never
     touch authentication then costs the open tables' memory, not the capture's.
+
+    Past ``options.max_kept_messages`` messages kept, every exchange that seals is let go that
+    way, whatever it holds, and so is each orphan response: a ``correlate-exchanges-undiagnosed``
+    warning says the rules saw the capture only up to there. Memory is then bounded by that
+    budget and the open tables, however long the capture.
     """
 
     def __init__(
@@ -192,6 +198,9 @@ class Correlator:
         self._retirable = retirable
         self._plain_kept = 0
         self._retired_messages = 0
+        self._added = 0  # messages given to add(); minus _retired_messages, the ones kept
+        self._undiagnosed = 0
+        self._dropped_orphans = 0
         self._unlisted = UnlistedExchanges()
         # id() of retired exchanges, transactions and messages still referenced by the lists
         # below until the next _compact (alive until then, so no id is reused meanwhile).
@@ -229,6 +238,7 @@ class Correlator:
         source = message.source
         now = source.time
         self._messages.append(message)
+        self._added += 1
         if self._first_time is None or now < self._first_time:
             self._first_time = now
         if self._last_time is None or now > self._last_time:
@@ -440,13 +450,13 @@ class Correlator:
         status = message.status
         bkey = facts.branch_key
         if facts.cseq_method is None or bkey is None or status is None:
-            self._orphans.append(message)
+            self._orphan(message)
             return
         source = message.source
         # The response travels server → client: the reverse of its request (§18.2.2).
         entry = self._tx.get((bkey, facts.cseq_method, source.dst.ip, source.src.ip), now)
         if entry is None:
-            self._orphans.append(message)
+            self._orphan(message)
             return
         entry.tx.responses.append(message)
         state = entry.state
@@ -518,23 +528,39 @@ class Correlator:
         if not state.live and not state.open:
             self._seal(state)
 
+    def _over_budget(self) -> bool:
+        return self._added - self._retired_messages > self.options.max_kept_messages
+
+    def _orphan(self, message: SipMessage) -> None:
+        if self._over_budget():
+            self._dropped_orphans += 1
+            self._tally("correlate-orphans-undiagnosed", message)
+            self._retired.add(id(message))
+            self._retired_messages += 1
+            self._maybe_compact()
+            return
+        self._orphans.append(message)
+
     def _seal(self, state: _ExchangeState) -> None:
         """Nothing can join ``state``'s exchange any more: retire it if it is plain and enough
-        plain exchanges are listed already."""
+        plain exchanges are listed already, or whatever it is once the message budget is
+        spent."""
         retirable = self._retirable
         exchange = state.exchange
-        if retirable is None or not retirable(exchange):
-            return
-        if self._plain_kept < self.options.max_listed_plain_exchanges:
-            self._plain_kept += 1
-            return
-        self._retire(exchange)
+        if retirable is not None and retirable(exchange):
+            if self._plain_kept < self.options.max_listed_plain_exchanges:
+                self._plain_kept += 1
+                return
+            self._retire(exchange, "correlate-plain-exchanges-unlisted", plain=True)
+        elif self._over_budget():
+            self._undiagnosed += 1
+            self._retire(exchange, "correlate-exchanges-undiagnosed", plain=False)
 
-    def _retire(self, exchange: AuthExchange) -> None:
+    def _retire(self, exchange: AuthExchange, kind: str, *, plain: bool) -> None:
         cancelled = self._cancelled
         exchange.outcome = decide_outcome(exchange, id(exchange.last) in cancelled)
         self._metrics.add(exchange)
-        self._tally("correlate-plain-exchanges-unlisted", exchange.first.request)
+        self._tally(kind, exchange.first.request)
         retired = self._retired
         retired.add(id(exchange))
         for transaction in (*exchange.attempts, *exchange.cancels):
@@ -551,7 +577,13 @@ class Correlator:
             min(times),
             max(times),
             exchange.outcome is Outcome.SUCCEEDED,
+            plain=plain,
+            counts=NO_COUNTS if plain else unlisted_counts(exchange),
         )
+        self._maybe_compact()
+
+    def _maybe_compact(self) -> None:
+        retired = self._retired
         if (
             len(retired) >= COMPACT_MIN_RETIRED
             and COMPACT_SHARE * len(retired) >= len(self._messages)
@@ -567,6 +599,8 @@ class Correlator:
         self._messages = [m for m in self._messages if id(m) not in retired]
         self._transactions = [t for t in self._transactions if id(t) not in retired]
         self._exchanges = [e for e in self._exchanges if id(e) not in retired]
+        if self._dropped_orphans:
+            self._orphans = [m for m in self._orphans if id(m) not in retired]
         retired.clear()
 
     # -- output ------------------------------------------------------------------------------
@@ -596,6 +630,8 @@ class Correlator:
             last_time=self._last_time,
             unlisted_messages=self._retired_messages,
             unlisted=self._unlisted,
+            undiagnosed_exchanges=self._undiagnosed,
+            undiagnosed_orphans=self._dropped_orphans,
         )
 
     def _notes(self) -> list[Note]:
@@ -632,6 +668,21 @@ class Correlator:
                 "already",
                 NoteLevel.INFO,
             ),
+            "correlate-exchanges-undiagnosed": (
+                f"max_kept_messages={options.max_kept_messages} was reached: {{n}} exchange(s) "
+                "that ended after that (the first from frame {first}) count in the metrics, the "
+                "verdict and filtered views, but the rules did not see them, so findings cover "
+                "the capture up to there only; raise max_kept_messages in the config file if "
+                "the machine has the memory (each message costs 1.5-2 KB), or cut the capture "
+                "(editcap -A/-B) around the time to diagnose",
+                NoteLevel.WARNING,
+            ),
+            "correlate-orphans-undiagnosed": (
+                f"max_kept_messages={options.max_kept_messages} was reached: {{n}} response(s) "
+                "matching no request came after that (the first at frame {first}) and were not "
+                "kept for the rules",
+                NoteLevel.WARNING,
+            ),
         }
         notes: list[Note] = []
         for (kind, file), tally in self._tallies.items():
@@ -639,7 +690,9 @@ class Correlator:
             notes.append(
                 Note(
                     kind=kind,
-                    detail=template.format(n=tally.count),
+                    detail=template.format(
+                        n=tally.count, first=tally.frames[0] if tally.frames else "?"
+                    ),
                     level=level,
                     frames=tuple(tally.frames),
                     file=file,

@@ -38,6 +38,7 @@ from sipauth_analyzer.correlate.model import (
     Outcome,
     PeerPair,
     Transaction,
+    UnlistedCounts,
 )
 
 MIN_DURATION_HOURS = 1.0 / 60.0
@@ -186,6 +187,17 @@ def _add_exchange(metrics: Metrics, nonces: NonceLifetimes, exchange: AuthExchan
         metrics.failed += 1
 
 
+def unlisted_counts(exchange: AuthExchange) -> UnlistedCounts:
+    """What a filtered view counts of an exchange let go for the message budget, beyond its
+    request and success (its outcome must be set)."""
+    own = Metrics()
+    _add_exchange(own, NonceLifetimes(), exchange)
+    return UnlistedCounts(
+        own.challenged, own.failed, own.succeeded_after_auth, own.challenges_401,
+        own.challenges_407,
+    )
+
+
 def _merge_counts(into: dict[str, int], counts: dict[str, int]) -> None:
     for key, count in counts.items():
         into[key] = into.get(key, 0) + count
@@ -240,15 +252,27 @@ class MetricsBuilder:
         self.register(pair)
         _add_exchange(self._by_pair[pair], self._nonces[pair], exchange)
 
-    def add_plain(self, pair: PeerPair, succeeded: bool) -> None:
-        """Count a plain exchange (rules/retention.py: one attempt, no challenge, no
-        credentials) from its pair and outcome alone: all that ``add`` would take from it."""
+    def add_unlisted(
+        self, pair: PeerPair, succeeded: bool, plain: bool, counts: UnlistedCounts
+    ) -> None:
+        """Count an exchange let go by correlation from its row.
+
+        A plain one (rules/retention.py: one attempt, no challenge, no credentials) from its
+        pair and outcome alone: all that ``add`` would take from it. One let go for the message
+        budget from ``counts`` too; its samples, tallies and nonces were not kept.
+        """
         self.register(pair)
         metrics = self._by_pair[pair]
         metrics.requests += 1
         if succeeded:
             metrics.successes_2xx += 1
-            metrics.attempts_until_success.append(1)
+            if plain:
+                metrics.attempts_until_success.append(1)
+        metrics.challenged += counts.challenged
+        metrics.failed += counts.failed
+        metrics.succeeded_after_auth += counts.succeeded_after_auth
+        metrics.challenges_401 += counts.challenges_401
+        metrics.challenges_407 += counts.challenges_407
 
     def result(
         self, first_time: float | None, last_time: float | None

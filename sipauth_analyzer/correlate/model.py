@@ -161,8 +161,31 @@ def call_id_digest(call_id: str | None) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") or 1
 
 
+class UnlistedCounts(NamedTuple):
+    """The metric counters of an exchange let go for the message budget (zero for a plain one).
+
+    Sample lists (retry delays, attempts until success), algorithm and qop tallies and nonce
+    lifetimes are counted when it is let go but not kept per exchange, so a filtered view
+    leaves them out for these exchanges.
+    """
+
+    challenged: int = 0
+    failed: int = 0
+    succeeded_after_auth: int = 0
+    challenges_401: int = 0
+    challenges_407: int = 0
+
+
+NO_COUNTS = UnlistedCounts()
+
+
 class UnlistedExchange(NamedTuple):
-    """What a report filter and the metrics need of a plain exchange that was let go."""
+    """What a report filter and the metrics need of an exchange that was let go.
+
+    ``plain`` is False for one let go because the message budget was spent (see
+    ``CorrelateOptions.max_kept_messages``): it may have been challenged, and ``counts`` keeps
+    what a filtered view counts of it beyond its request and success (``UnlistedCounts``).
+    """
 
     id: int
     method: str
@@ -172,10 +195,15 @@ class UnlistedExchange(NamedTuple):
     start: float  # capture time of its first and last message
     end: float
     succeeded: bool
+    plain: bool
+    counts: UnlistedCounts
+
+
+_Kind = tuple[str, Endpoint, str, bool, bool, UnlistedCounts]
 
 
 class UnlistedExchanges:
-    """Plain exchanges let go by correlation, one compact row each (≈ 30 bytes, in arrays).
+    """Exchanges let go by correlation, one compact row each (≈ 30 bytes, in arrays).
 
     Kept so that ``--since/--until/--peer/--call-id/--method`` views count them as if they were
     listed. What repeats from row to row (client IP, server endpoint, method, success) is
@@ -203,18 +231,19 @@ class UnlistedExchanges:
         self._call_ids = array("Q")
         self._client_ports = array("H")
         self._kinds = array("I")
-        # (client IP, server endpoint, method, succeeded), each distinct one stored once.
-        self._kind_rows: list[tuple[str, Endpoint, str, bool]] = []
-        self._kind_index: dict[tuple[str, Endpoint, str, bool], int] = {}
+        # (client IP, server endpoint, method, succeeded, plain, counts), each distinct one
+        # stored once (a storm repeats a handful).
+        self._kind_rows: list[_Kind] = []
+        self._kind_index: dict[_Kind, int] = {}
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def add(
         self, exchange: AuthExchange, call_id: str | None, start: float, end: float,
-        succeeded: bool,
+        succeeded: bool, *, plain: bool = True, counts: UnlistedCounts = NO_COUNTS,
     ) -> None:
-        kind = (exchange.client.ip, exchange.server, exchange.method, succeeded)
+        kind = (exchange.client.ip, exchange.server, exchange.method, succeeded, plain, counts)
         index = self._kind_index.get(kind)
         if index is None:
             index = self._kind_index[kind] = len(self._kind_rows)
@@ -229,7 +258,7 @@ class UnlistedExchanges:
     def __iter__(self) -> Iterator[UnlistedExchange]:
         kinds = self._kind_rows
         for row in range(len(self._ids)):
-            client_ip, server, method, succeeded = kinds[self._kinds[row]]
+            client_ip, server, method, succeeded, plain, counts = kinds[self._kinds[row]]
             start = self._starts[row]
             yield UnlistedExchange(
                 self._ids[row],
@@ -240,6 +269,8 @@ class UnlistedExchanges:
                 start,
                 start + self._durations[row],
                 succeeded,
+                plain,
+                counts,
             )
 
 
@@ -296,6 +327,10 @@ class Correlation:
     # transactions in ``transactions``): CorrelateOptions.max_listed_plain_exchanges.
     unlisted: UnlistedExchanges = field(default_factory=UnlistedExchanges)
     unlisted_messages: int = 0
+    # Of those, exchanges let go because CorrelateOptions.max_kept_messages was spent, whatever
+    # they held (the rules never saw them), and responses matching no request dropped for it.
+    undiagnosed_exchanges: int = 0
+    undiagnosed_orphans: int = 0
 
     @property
     def unlisted_exchanges(self) -> int:

@@ -48,6 +48,16 @@ class CorrelateOptions:
     and a note says how many; memory then stays flat through a flood of unauthenticated
     requests (a scan, a million unanswered REGISTERs, keep-alive OPTIONS of a long capture).
 
+    ``max_kept_messages``: the memory budget of the rules' input, in SIP messages (each costs
+    1.5-2 KB kept with its transaction and exchange; the default is about 1 GiB). Correlation keeps
+    every message an exchange the rules can report on holds, until the report; a capture with
+    more than this many (a brute-force run of hours, a day of a busy trunk) would otherwise grow
+    until the machine runs out of memory. Past it, each exchange that ends is counted in the
+    metrics, the verdict and filtered views but no longer handed to the rules, and so is each
+    response that matches no request; a warning note (``correlate-exchanges-undiagnosed``) says
+    how many and where diagnosis stopped. Findings then cover the capture up to that point only:
+    raise it when the machine has the memory, or cut the capture (``editcap -A/-B``).
+
     ``max_memoized_tag_lines``: distinct From / To header lines whose ``tag`` parameter is
     remembered (see ``transactions.TagMemo``); when full the memo starts over. Only speed
     depends on it, never a result.
@@ -59,4 +69,5 @@ class CorrelateOptions:
     exchange_idle_timeout: float = 120.0
     max_nonces_per_exchange: int = 8
     max_listed_plain_exchanges: int = 10_000
+    max_kept_messages: int = 500_000
     max_memoized_tag_lines: int = 4096

@@ -312,6 +312,7 @@ def _document(report: ReportInput) -> dict[str, Any]:
         "summary": {
             "exchanges": len(report.exchanges),
             "exchanges_unlisted": report.unlisted_exchanges,
+            "exchanges_undiagnosed": report.undiagnosed_exchanges,
             "findings": {s.value: n for s, n in report.severity_counts().items()},
             "baseline_suppressed": len(report.known),
             "fail_on": report.fail_on.value if report.fail_on is not None else "never",

@@ -270,10 +270,11 @@ def _filtered_metrics(
     window: _Window,
     first_time: float | None,
     last_time: float | None,
-) -> tuple[dict[PeerPair, Metrics], Metrics, int]:
+) -> tuple[dict[PeerPair, Metrics], Metrics, int, int]:
     """Metrics of the listed exchanges a view keeps and of the let-go ones it would keep, pairs
-    in order of first appearance as if all had been listed; and how many let-go ones it keeps.
-    The rows are read twice (pair order, then counts) rather than collected."""
+    in order of first appearance as if all had been listed; how many let-go ones it keeps, and
+    how many of those were let go undiagnosed. The rows are read twice (pair order, then
+    counts) rather than collected."""
     call_ids = frozenset(call_id_digest(c) for c in window.call_ids)
     first_id: dict[PeerPair, int] = {}
 
@@ -291,13 +292,16 @@ def _filtered_metrics(
         builder.register(pair)
     for exchange in exchanges:
         builder.add(exchange)
-    kept = 0
+    kept = undiagnosed = 0
     for row in unlisted:
         if _unlisted_kept(row, window, call_ids):
-            builder.add_plain(PeerPair(row.client.ip, row.server.ip), row.succeeded)
+            builder.add_unlisted(
+                PeerPair(row.client.ip, row.server.ip), row.succeeded, row.plain, row.counts
+            )
             kept += 1
+            undiagnosed += not row.plain
     by_pair, overall = builder.result(first_time, last_time)
-    return by_pair, overall, kept
+    return by_pair, overall, kept, undiagnosed
 
 
 def _finding_kept(finding: Finding, window: _Window, kept_exchanges: set[int]) -> bool:
@@ -361,6 +365,8 @@ class RunReport:
     # Plain exchanges counted in the metrics but not listed (Correlation.unlisted_exchanges),
     # in a filtered view those the filters keep (their rows in Correlation.unlisted).
     unlisted_exchanges: int = 0
+    # Of those, the ones let go for the message budget (the rules never saw them).
+    undiagnosed_exchanges: int = 0
 
     @property
     def notes(self) -> list[Note]:
@@ -401,6 +407,10 @@ class ReportInput:
     @property
     def unlisted_exchanges(self) -> int:
         return sum(run.unlisted_exchanges for run in self.runs)
+
+    @property
+    def undiagnosed_exchanges(self) -> int:
+        return sum(run.undiagnosed_exchanges for run in self.runs)
 
     @property
     def sources(self) -> list[str]:
@@ -445,13 +455,13 @@ def build_run(
     """Apply filters and the baseline to one analysis result."""
     filters = filters or Filters()
     correlation = result.correlation
-    unlisted = 0
+    unlisted = undiagnosed = 0
     if filters.active:
         window = _window(filters, result.stats.first_time)
         exchanges = [e for e in correlation.exchanges if _exchange_kept(e, window)]
         kept_ids = {e.id for e in exchanges}
         findings = [f for f in result.findings if _finding_kept(f, window, kept_ids)]
-        by_pair, overall, unlisted = _filtered_metrics(
+        by_pair, overall, unlisted, undiagnosed = _filtered_metrics(
             exchanges, correlation.unlisted, window, result.stats.first_time,
             result.stats.last_time,
         )
@@ -460,6 +470,7 @@ def build_run(
         findings = list(result.findings)
         by_pair, overall = correlation.metrics_by_pair, correlation.overall
         unlisted = correlation.unlisted_exchanges
+        undiagnosed = correlation.undiagnosed_exchanges
     counted = tuple(f for f in findings if f.fingerprint not in baseline)
     known = tuple(f for f in findings if f.fingerprint in baseline)
     return RunReport(
@@ -471,6 +482,7 @@ def build_run(
         metrics_by_pair=by_pair,
         overall=overall,
         unlisted_exchanges=unlisted,
+        undiagnosed_exchanges=undiagnosed,
     )
 
 
@@ -571,7 +583,9 @@ def verdict(report: ReportInput) -> str:
     # Every pair of an exchange is in its run's metrics, the unlisted plain ones' too; those
     # are never failures (rules/retention.py).
     pairs = {pair for run in report.runs for pair in run.metrics_by_pair}
-    failed = len(failed_exchanges(exchanges))
+    # The metrics count the unlisted exchanges' failures too (the listed ones' are
+    # failed_exchanges(exchanges), by the same is_auth_failure).
+    failed = sum(run.overall.failed for run in report.runs)
     total = len(exchanges) + report.unlisted_exchanges
     head = (
         f"{total} auth exchange{'s' if total != 1 else ''} on "

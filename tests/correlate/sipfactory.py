@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sipauth_analyzer.capture.model import CapturedMessage
+from sipauth_analyzer.correlate import Correlator
+from sipauth_analyzer.correlate.model import Correlation
 from sipauth_analyzer.primitives import Endpoint, Transport
 from sipauth_analyzer.sip.message import SipMessage, parse_message
 
@@ -161,3 +164,14 @@ class Flow:
         )
         self.messages.append(copy)
         return copy
+
+
+def correlate_tracking_peak(correlator: Correlator, messages: Iterable[SipMessage]
+                            ) -> tuple[Correlation, int]:
+    """Feed ``messages`` to ``correlator``; its Correlation and the longest its message list
+    grew meanwhile (what it held at its peak)."""
+    longest = 0
+    for message in messages:
+        correlator.add(message)
+        longest = max(longest, len(correlator._messages))
+    return correlator.finish(), longest
