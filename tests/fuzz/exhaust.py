@@ -161,7 +161,8 @@ class Measured:
 
 def measure(mode: str, capture: Path, limits: dict[str, dict[str, int]] | None = None,
             timeout: float = 900.0) -> Measured:
-    """Run the child on ``capture``; its peak RSS comes from ``os.wait4`` on that child only."""
+    """Run the child on ``capture``; its peak RSS is its own VmHWM (``os.wait4``'s figure
+    only where /proc is missing)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     command = [sys.executable, "-m", "tests.fuzz.exhaust", "run", mode, str(capture),
                json.dumps(limits or {})]
@@ -179,7 +180,8 @@ def measure(mode: str, capture: Path, limits: dict[str, dict[str, int]] | None =
         details=report.get("details", {}),
         messages=report.get("messages", -1),
         packets=report.get("packets", -1),
-        peak_rss_mib=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        # KiB on Linux; ru_maxrss only where /proc is missing (see _own_peak_rss_kib).
+        peak_rss_mib=round((report.get("peak_rss_kib") or usage.ru_maxrss) / 1024, 1),
         seconds=round(seconds, 2),
         returncode=status,
         stderr=err_path.read_text(errors="replace")[-2000:],
@@ -227,7 +229,21 @@ def _run(mode: str, capture: str, limits_json: str) -> None:
                 note.kind == "tcp-gap" and "max_tcp_buffer" in note.detail):
             details.setdefault(note.kind, []).append(note.detail)
     print(json.dumps({"notes": counts, "details": details, "messages": messages,
-                      "packets": packets}))
+                      "packets": packets, "peak_rss_kib": _own_peak_rss_kib()}))
+
+
+def _own_peak_rss_kib() -> int | None:
+    """This process's peak RSS (VmHWM): its own address space's, unlike ``ru_maxrss``, which a
+    process started by fork + exec inherits from its parent (the test runner, hundreds of MiB
+    into a run)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 #: The full-size exhaustion captures of issue 6: (name, builder, size, mode, limits).
