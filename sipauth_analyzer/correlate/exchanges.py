@@ -672,7 +672,7 @@ class Correlator:
                 f"max_kept_messages={options.max_kept_messages} was reached: {{n}} exchange(s) "
                 "that ended after that (the first from frame {first}) count in the metrics, the "
                 "verdict and filtered views, but the rules did not see them, so findings cover "
-                "the capture up to there only; raise max_kept_messages in the config file if "
+                "the capture up to there only; raise max-kept-messages in sipauth.toml if "
                 "the machine has the memory (each message costs 1.5-2 KB), or cut the capture "
                 "(editcap -A/-B) around the time to diagnose",
                 NoteLevel.WARNING,
