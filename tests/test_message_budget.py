@@ -56,10 +56,11 @@ def test_past_the_budget_challenged_exchanges_are_counted_and_let_go(tmp_path: P
     assert {f.code for f in capped.findings} <= {f.code for f in full.findings}
     (note,) = [n for n in capped.notes if n.kind == UNDIAGNOSED]
     assert note.level is NoteLevel.WARNING
-    assert note.detail.startswith(f"max_kept_messages=1000 was reached: {undiagnosed} exchange")
-    assert f"(the first from frame {note.frames[0]})" in note.detail
+    # The 1,001st message kept is where the budget was passed.
+    assert note.detail.startswith(
+        f"max_kept_messages=1000 was reached at frame 1001: {undiagnosed} exchange(s) that ended"
+    )
     assert "editcap" in note.detail
-    assert note.frames[0] > 1_000 - 600
 
 
 def test_the_correlator_never_holds_much_more_than_the_budget() -> None:
@@ -102,7 +103,10 @@ def test_orphan_responses_past_the_budget_are_counted_not_kept() -> None:
     assert len(correlation.messages) == 500
     (note,) = [n for n in correlation.notes if n.kind == ORPHANS]
     assert note.level is NoteLevel.WARNING
-    assert note.detail.startswith("max_kept_messages=500 was reached: 9500 response(s)")
+    assert note.detail.startswith(
+        f"max_kept_messages=500 was reached at frame {responses[500].source.frame}: 9500 "
+        "response(s)"
+    )
 
 
 def test_views_and_json_say_how_many_exchanges_went_undiagnosed(tmp_path: Path) -> None:
@@ -151,3 +155,28 @@ def test_peak_memory_follows_the_budget_not_the_capture(tmp_path: Path) -> None:
     assert bounded.notes.get(UNDIAGNOSED) == 1
     assert bounded.messages == unbounded.messages == 40_000  # every message was analysed
     assert bounded.peak_rss_mib < unbounded.peak_rss_mib - 20, (bounded, unbounded)
+
+
+def test_text_and_markdown_say_before_the_findings_that_diagnosis_stopped(
+    tmp_path: Path,
+) -> None:
+    from io import StringIO
+
+    from sipauth_analyzer.report import markdown, terminal
+    from sipauth_analyzer.report.formats import Style
+
+    capture = _storm(tmp_path)
+    capped, full = _analyze(capture, 1_000), _analyze(capture, 1_000_000)
+    count = capped.correlation.undiagnosed_exchanges
+    wanted = (
+        "Findings cover the capture only up to the message budget (max-kept-messages=1000): "
+        f"{count} exchanges after it were counted"
+    )
+    for result, shown in ((capped, True), (full, False)):
+        report = build_report([(None, result)])
+        text = StringIO()
+        terminal.render(report, text, Style(color=False, width=1000))
+        head = text.getvalue().split("Findings ─")[0]
+        assert (wanted in head) is shown
+        document = "\n".join(markdown.render_lines(report, 1000))
+        assert (f"> **Warning:** {wanted}" in document.split("## Findings")[0]) is shown

@@ -201,6 +201,8 @@ class Correlator:
         self._added = 0  # messages given to add(); minus _retired_messages, the ones kept
         self._undiagnosed = 0
         self._dropped_orphans = 0
+        # (file, frame) of the first message past max_kept_messages, for the notes.
+        self._budget_reached: tuple[str, int] | None = None
         self._unlisted = UnlistedExchanges()
         # id() of retired exchanges, transactions and messages still referenced by the lists
         # below until the next _compact (alive until then, so no id is reused meanwhile).
@@ -239,6 +241,8 @@ class Correlator:
         now = source.time
         self._messages.append(message)
         self._added += 1
+        if self._budget_reached is None and self._over_budget():
+            self._budget_reached = (source.file, source.frame)
         if self._first_time is None or now < self._first_time:
             self._first_time = now
         if self._last_time is None or now > self._last_time:
@@ -634,6 +638,12 @@ class Correlator:
             undiagnosed_orphans=self._dropped_orphans,
         )
 
+    def _budget_place(self, note_file: str) -> str:
+        if self._budget_reached is None:
+            return "?"
+        file, frame = self._budget_reached
+        return f"frame {frame}" if file == note_file else f"frame {frame} of {file}"
+
     def _notes(self) -> list[Note]:
         options = self.options
         explain = {
@@ -669,18 +679,18 @@ class Correlator:
                 NoteLevel.INFO,
             ),
             "correlate-exchanges-undiagnosed": (
-                f"max_kept_messages={options.max_kept_messages} was reached: {{n}} exchange(s) "
-                "that ended after that (the first from frame {first}) count in the metrics, the "
-                "verdict and filtered views, but the rules did not see them, so findings cover "
-                "the capture up to there only; raise max-kept-messages in sipauth.toml if "
+                f"max_kept_messages={options.max_kept_messages} was reached at {{reached}}: "
+                "{n} exchange(s) that ended after that count in the metrics, the verdict and "
+                "filtered views, but the rules did not see them, so findings cover the capture "
+                "up to there only; raise max-kept-messages in sipauth.toml if "
                 "the machine has the memory (each message costs 1.5-2 KB), or cut the capture "
                 "(editcap -A/-B) around the time to diagnose",
                 NoteLevel.WARNING,
             ),
             "correlate-orphans-undiagnosed": (
-                f"max_kept_messages={options.max_kept_messages} was reached: {{n}} response(s) "
-                "matching no request came after that (the first at frame {first}) and were not "
-                "kept for the rules",
+                f"max_kept_messages={options.max_kept_messages} was reached at {{reached}}: "
+                "{n} response(s) matching no request came after that and were not kept for the "
+                "rules",
                 NoteLevel.WARNING,
             ),
         }
@@ -690,9 +700,7 @@ class Correlator:
             notes.append(
                 Note(
                     kind=kind,
-                    detail=template.format(
-                        n=tally.count, first=tally.frames[0] if tally.frames else "?"
-                    ),
+                    detail=template.format(n=tally.count, reached=self._budget_place(file)),
                     level=level,
                     frames=tuple(tally.frames),
                     file=file,

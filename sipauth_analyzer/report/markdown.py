@@ -26,6 +26,7 @@ from sipauth_analyzer.report.view import (
     iso_time,
     printable,
     rules_by_code,
+    undiagnosed_line,
     verdict,
 )
 from sipauth_analyzer.rules.base import Severity
@@ -61,6 +62,9 @@ def _fenced(lines: list[str]) -> list[str]:
 def render_lines(report: ReportInput, width: int = 80) -> list[str]:
     lines = ["# SIP digest authentication report", ""]
     lines += [f"**{escape(verdict(report))}**", "", escape(counts_line(report)), ""]
+    partial = undiagnosed_line(report)
+    if partial:
+        lines += [f"> **Warning:** {escape(partial)}", ""]
     files = ", ".join(code(s) for s in report.sources)
     lines.append(f"Captures: {files}")
     lines.append("")

@@ -35,6 +35,7 @@ from sipauth_analyzer.report.view import (
     percentile,
     printable,
     rules_by_code,
+    undiagnosed_line,
     verdict,
 )
 from sipauth_analyzer.rules.base import Finding, Severity
@@ -347,6 +348,11 @@ def renderables(report: ReportInput, width: int) -> Iterable[RenderableType]:
         counts.append(f" — {len(failing)} at or above --fail-on {report.fail_on.value}",
                       style="bold red")
     yield counts
+    partial = undiagnosed_line(report)
+    if partial:
+        warning = _wrapped(partial, width, "")
+        warning.stylize("bold yellow")
+        yield warning
     yield _capture_line(report, width)
     yield from _findings_section(report, width)
     if report.known:

@@ -609,6 +609,20 @@ def verdict(report: ReportInput) -> str:
     return f"{head} — {cause}: {name} ({code}){where}"
 
 
+def undiagnosed_line(report: ReportInput) -> str | None:
+    """What a reader must know before the findings when the message budget was reached: they
+    cover the capture only up to it (None when every exchange was diagnosed)."""
+    count = report.undiagnosed_exchanges
+    if not count:
+        return None
+    budgets = sorted({run.result.options.correlate.max_kept_messages for run in report.runs})
+    return (
+        f"Findings cover the capture only up to the message budget (max-kept-messages="
+        f"{'/'.join(str(b) for b in budgets)}): {count} exchange{'s' if count != 1 else ''} "
+        "after it were counted in the metrics but not checked by the rules (see the notes)"
+    )
+
+
 def counts_line(report: ReportInput) -> str:
     counts = report.severity_counts()
     parts = [f"{n} {s.value}{'s' if n != 1 and s is not Severity.INFO else ''}" for s, n in
