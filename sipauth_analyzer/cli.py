@@ -35,7 +35,6 @@ from sipauth_analyzer.pipeline import (
     AnalysisResult,
     SipStream,
     analyze,
-    read_sip,
 )
 from sipauth_analyzer.primitives import NoteSink
 from sipauth_analyzer.report import messages as messages_report
@@ -620,22 +619,21 @@ def messages_command(
     """
     _check_engine(engine, tls_keylog, decode_as, jobs)
     out = sys.stdout
+    # Written as read, in both formats: memory stays flat on any capture. A capture that turns
+    # out unreadable part-way leaves the output unfinished, with exit status 2.
+    stream = SipStream(
+        list(captures), engine=engine, tls_keylog=tls_keylog, decode_as=decode_as, jobs=jobs
+    )
     if output_format == "json":
-        # Written as read: memory stays flat on any capture. A capture that turns out unreadable
-        # part-way leaves the array unfinished, with exit status 2.
-        stream = SipStream(
-            list(captures), engine=engine, tls_keylog=tls_keylog, decode_as=decode_as, jobs=jobs
-        )
         messages_report.write_json(stream, out)
         err = sys.stderr
         for note in stream.notes:
             err.write(messages_report.format_note(note) + "\n")
         return
-    # The text table's times are relative to the earliest message: it needs them all first.
-    result = read_sip(
-        list(captures), engine=engine, tls_keylog=tls_keylog, decode_as=decode_as, jobs=jobs
+    several_files = len(expand_sources(captures, NoteSink())) > 1
+    messages_report.write_text(
+        stream, lambda: stream.notes, out, several_files=several_files
     )
-    messages_report.write_text(result.messages, result.notes, out)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

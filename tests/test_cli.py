@@ -332,19 +332,54 @@ def test_docs_usage_shows_the_current_real_report(monkeypatch, capsys):
     )
 
 
-def test_messages_json_is_written_as_the_capture_is_read(capsys, monkeypatch):
+def test_messages_json_is_written_as_the_capture_is_read(capsys):
     """`messages --format json` renders SipStream as it goes: the same array read_sip gives,
-    notes after it on stderr, and no message list is ever built."""
+    notes after it on stderr. No command of the CLI collects every message (read_sip)."""
+    from sipauth_analyzer import cli as cli_module
     from sipauth_analyzer.pipeline import read_sip
     from sipauth_analyzer.report import messages as messages_report
 
-    def never(*args: object, **kwargs: object) -> None:
-        raise AssertionError("read_sip holds every message; JSON output must stream")
-
+    assert not hasattr(cli_module, "read_sip")
     expected = [messages_report.message_record(m) for m in read_sip([WRONG_PASSWORD]).messages]
-    monkeypatch.setattr("sipauth_analyzer.cli.read_sip", never)
     code, out, _ = run_main(["messages", WRONG_PASSWORD, "--format", "json"], capsys)
     assert code == 0 and json.loads(out) == expected and len(expected) == 4
+
+
+def test_messages_text_is_written_as_the_messages_come():
+    """Each line is out before the next message is read; the notes are asked for at the end."""
+    from io import StringIO
+
+    from sipauth_analyzer.pipeline import read_sip
+    from sipauth_analyzer.report import messages as messages_report
+
+    read = read_sip([WRONG_PASSWORD])
+    out = StringIO()
+    asked: list[int] = []
+
+    def stream():  # type: ignore[no-untyped-def]
+        for index, message in enumerate(read.messages):
+            assert out.getvalue().count("\n") == index
+            yield message
+
+    def notes():  # type: ignore[no-untyped-def]
+        asked.append(out.getvalue().count("\n"))
+        return read.notes
+
+    messages_report.write_text(stream(), notes, out, several_files=False)
+    lines = out.getvalue().splitlines()
+    assert asked == [5] and lines[4] == "4 SIP messages"
+    # Times are relative to the first message.
+    first_time = read.messages[0].source.time
+    assert lines[0].split()[1] == "0.000000"
+    assert float(lines[3].split()[1]) == round(read.messages[3].source.time - first_time, 6)
+
+
+def test_messages_text_of_several_files_names_each(capsys):
+    other = str(SAMPLE_PCAPS_DIR / "register-success.pcap")
+    code, out, _ = run_main(["messages", WRONG_PASSWORD, other], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == f"== {WRONG_PASSWORD}"
+    assert lines[5] == f"== {other}" and lines[-1] == "8 SIP messages"
 
 
 def test_messages_json_of_a_capture_without_sip_is_an_empty_array(capsys):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
 from sipauth_analyzer.primitives import Note
@@ -67,13 +67,29 @@ def format_flags(message: SipMessage) -> str:
     return ", ".join(parts)
 
 
-def write_text(messages: Sequence[SipMessage], notes: Sequence[Note], out: TextIO) -> None:
-    """One line per message; times relative to the first message, like Wireshark's Time column."""
-    several_files = len({m.source.file for m in messages}) > 1
-    origin = min((m.source.time for m in messages), default=0.0)
+def write_text(
+    messages: Iterable[SipMessage],
+    notes: Callable[[], Sequence[Note]],
+    out: TextIO,
+    *,
+    several_files: bool,
+) -> None:
+    """One line per message, written as it comes; then the count and ``notes()`` (asked for once
+    the messages are through: a stream's notes are complete only then).
+
+    Times are relative to the first message, as Wireshark's Time column is to the first packet
+    (a message stamped earlier than the first, on a capture whose clock stepped back, shows a
+    negative time, as in Wireshark). ``several_files``: a ``== FILE`` line before each file's
+    messages.
+    """
+    origin: float | None = None
     current_file: str | None = None
+    count = 0
     for message in messages:
         source = message.source
+        if origin is None:
+            origin = source.time
+        count += 1
         if several_files and source.file != current_file:
             current_file = source.file
             out.write(f"== {current_file}\n")
@@ -88,8 +104,8 @@ def write_text(messages: Sequence[SipMessage], notes: Sequence[Note], out: TextI
         if flags:
             line += f"  [{flags}]"
         out.write(line + "\n")
-    out.write(f"{len(messages)} SIP message{'s' if len(messages) != 1 else ''}\n")
-    for note in notes:
+    out.write(f"{count} SIP message{'s' if count != 1 else ''}\n")
+    for note in notes():
         out.write(format_note(note) + "\n")
 
 
