@@ -180,3 +180,39 @@ def test_text_and_markdown_say_before_the_findings_that_diagnosis_stopped(
         assert (wanted in head) is shown
         document = "\n".join(markdown.render_lines(report, 1000))
         assert (f"> **Warning:** {wanted}" in document.split("## Findings")[0]) is shown
+
+
+def test_every_capture_reports_in_every_format_with_no_budget_at_all() -> None:
+    """A budget of 0: every exchange that seals is let go undiagnosed. Over every capture we
+    have, the metrics and the verdict stay exact, every format renders, and the findings are
+    a subset (the rules saw less)."""
+    from io import StringIO
+
+    from sipauth_analyzer.report.formats import ReportFormat, Style, reporter_for
+    from tests.test_retention import EARLY_SEAL, _corpus
+
+    corpus = _corpus()
+    assert len(corpus) >= 20
+    undiagnosed_total = 0
+    for path in corpus:
+        results = [
+            analyze([str(path)], AnalysisOptions(
+                correlate=dataclasses.replace(EARLY_SEAL, max_kept_messages=budget), jobs=1))
+            for budget in (1_000_000, 0)
+        ]
+        full, none_kept = results
+        undiagnosed_total += none_kept.correlation.undiagnosed_exchanges
+        assert metrics_record(none_kept.correlation.overall) == metrics_record(
+            full.correlation.overall
+        ), path.name
+        report = build_report([(None, none_kept)])
+        assert verdict(report).split(" — ")[0] == verdict(
+            build_report([(None, full)])
+        ).split(" — ")[0], path.name
+        fingerprints = {f.fingerprint for f in full.findings}
+        assert {f.fingerprint for f in none_kept.findings} <= fingerprints, path.name
+        for output_format in ReportFormat:
+            out = StringIO()
+            reporter_for(output_format)(report, out, Style(color=False, width=100))
+            assert out.getvalue(), (path.name, output_format)
+    assert undiagnosed_total > 50  # not vacuous: exchanges seal early in tables of two
