@@ -48,6 +48,16 @@ COMPACT_FORMS: dict[str, str] = {
 }
 
 
+# The digest headers each property parses, with their lookup keys (read once per message).
+_CHALLENGE_HEADERS = tuple(
+    (kind, kind.value.lower())
+    for kind in (AuthHeader.WWW_AUTHENTICATE, AuthHeader.PROXY_AUTHENTICATE)
+)
+_CREDENTIALS_HEADERS = tuple(
+    (kind, kind.value.lower())
+    for kind in (AuthHeader.AUTHORIZATION, AuthHeader.PROXY_AUTHORIZATION)
+)
+
 @dataclass(frozen=True, slots=True)
 class HeaderLayout:
     """Which header each stored line of a message belongs to: ``names[i]`` is the lower-case
@@ -142,7 +152,10 @@ class SipMessage:
     def header(self, name: str) -> list[str]:
         """Every line of header ``name`` (full or compact name, any case), in order."""
         key = name.lower()
-        key = COMPACT_FORMS.get(key, key)
+        return self._lines(COMPACT_FORMS.get(key, key))
+
+    def _lines(self, key: str) -> list[str]:
+        """``header`` for a lower-case full name: what every lookup ends in."""
         positions = self.layout.positions.get(key)
         if positions is not None:
             values = self.values
@@ -249,8 +262,8 @@ class SipMessage:
         if self._challenges is None:
             found: list[Challenge] = []
             problems: list[ParseProblem] = []
-            for kind in (AuthHeader.WWW_AUTHENTICATE, AuthHeader.PROXY_AUTHENTICATE):
-                for line in self.header(kind.value):
+            for kind, key in _CHALLENGE_HEADERS:
+                for line in self._lines(key):
                     found.extend(parse_challenges(kind, line, problems))
             if problems:
                 self._problem_log().extend(problems)
@@ -263,8 +276,8 @@ class SipMessage:
         if self._credentials is None:
             found: list[Credentials] = []
             problems: list[ParseProblem] = []
-            for kind in (AuthHeader.AUTHORIZATION, AuthHeader.PROXY_AUTHORIZATION):
-                for line in self.header(kind.value):
+            for kind, key in _CREDENTIALS_HEADERS:
+                for line in self._lines(key):
                     found.extend(parse_credentials(kind, line, problems))
             if problems:
                 self._problem_log().extend(problems)

@@ -59,18 +59,14 @@ class SipDecoder:
 
     def _share(self, values: tuple[str, ...]) -> tuple[str, ...]:
         shared = self.shared
+        # Cleared before the message rather than before each new value: the table may then
+        # outgrow share_limit by one message's values at most.
+        if len(shared) >= self.share_limit:
+            shared.clear()
         max_chars = self.share_max_chars
-        out: list[str] = []
-        for value in values:
-            seen = shared.get(value)
-            if seen is not None:
-                value = seen
-            elif len(value) <= max_chars:
-                if len(shared) >= self.share_limit:
-                    shared.clear()
-                shared[value] = value
-            out.append(value)
-        return tuple(out)
+        keep = shared.setdefault
+        return tuple([keep(value, value) if len(value) <= max_chars else value
+                      for value in values])
 
     def __call__(self, item: tuple[Any, ...]) -> SipMessage:
         (source, is_request, method, request_uri, status, reason, names, values, body, problems,
