@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipauth_analyzer.correlate import combine_metrics
-from sipauth_analyzer.correlate.metrics import MetricsBuilder, is_auth_failure
+from sipauth_analyzer.correlate.metrics import MetricsBuilder
 from sipauth_analyzer.correlate.model import (
     AuthExchange,
     Metrics,
@@ -362,8 +362,9 @@ class RunReport:
     known: tuple[Finding, ...]  # in the baseline: shown as "known", never counted
     metrics_by_pair: Mapping[PeerPair, Metrics]
     overall: Metrics
-    # Plain exchanges counted in the metrics but not listed (Correlation.unlisted_exchanges),
-    # in a filtered view those the filters keep (their rows in Correlation.unlisted).
+    # Exchanges counted in the metrics but not listed (Correlation.unlisted_exchanges: plain
+    # ones, and any past the message budget), in a filtered view those the filters keep
+    # (their rows in Correlation.unlisted).
     unlisted_exchanges: int = 0
     # Of those, the ones let go for the message budget (the rules never saw them).
     undiagnosed_exchanges: int = 0
@@ -550,11 +551,6 @@ def challenge_ratio(metrics: Metrics) -> float | None:
     return (metrics.challenges_401 + metrics.challenges_407) / metrics.successes_2xx
 
 
-def failed_exchanges(exchanges: Iterable[AuthExchange]) -> list[AuthExchange]:
-    """Auth failures, by the definition the ``failed`` metric uses (``is_auth_failure``)."""
-    return [e for e in exchanges if is_auth_failure(e)]
-
-
 def rules_by_code() -> dict[str, Rule]:
     return {rule.META.code: rule for rule in ALL_RULES}
 
@@ -580,11 +576,10 @@ def group_findings(findings: Iterable[Finding]) -> list[tuple[str, list[Finding]
 def verdict(report: ReportInput) -> str:
     """One line a person reads first: volume, failures, and the main cause with its trunk."""
     exchanges = report.exchanges
-    # Every pair of an exchange is in its run's metrics, the unlisted plain ones' too; those
-    # are never failures (rules/retention.py).
+    # Every pair of an exchange is in its run's metrics, the unlisted ones' too.
     pairs = {pair for run in report.runs for pair in run.metrics_by_pair}
-    # The metrics count the unlisted exchanges' failures too (the listed ones' are
-    # failed_exchanges(exchanges), by the same is_auth_failure).
+    # Failures as the ``failed`` metric counts them (correlate.metrics.is_auth_failure), let-go
+    # exchanges included.
     failed = sum(run.overall.failed for run in report.runs)
     total = len(exchanges) + report.unlisted_exchanges
     head = (
