@@ -119,15 +119,19 @@ class _Facts:
 
 
 class _TxEntry:
-    __slots__ = ("cseq_number", "final_status", "state", "tx")
+    __slots__ = ("cseq_number", "final_status", "holds", "state", "tx")
 
     def __init__(
-        self, tx: Transaction, state: _ExchangeState | None, cseq_number: int | None
+        self, tx: Transaction, state: _ExchangeState | None, cseq_number: int | None,
+        holds: _ExchangeState | None = None,
     ) -> None:
         self.tx = tx
-        self.state = state
+        self.state = state  # the exchange ``tx`` is an attempt of
         self.cseq_number = cseq_number
         self.final_status: int | None = None
+        # The exchange this entry keeps unsealed: its own, or for a CANCEL the cancelled
+        # INVITE's (a late answer to the CANCEL joins that exchange's transaction).
+        self.holds = holds if holds is not None else state
 
 
 @dataclass(slots=True)
@@ -182,10 +186,11 @@ class Correlator:
     ``correlate-plain-exchanges-unlisted`` note says how many. A flood of requests that never
     touch authentication then costs the open tables' memory, not the capture's.
 
-    Past ``options.max_kept_messages`` messages kept, every exchange that seals is let go that
-    way, whatever it holds, and so is each orphan response: a ``correlate-exchanges-undiagnosed``
-    warning says the rules saw the capture only up to there. Memory is then bounded by that
-    budget and the open tables, however long the capture.
+    Once more than ``options.max_kept_messages`` messages are kept, nothing more is: every
+    exchange that seals from then on (or is still open at the end) is let go that way, whatever
+    it holds, and so is every message that joins nothing. A ``correlate-exchanges-undiagnosed``
+    warning says the rules saw only the exchanges that ended before that point. Memory is then
+    bounded by that budget and the open tables, however long the capture.
     """
 
     def __init__(
@@ -203,6 +208,8 @@ class Correlator:
         self._dropped_orphans = 0
         # (file, frame) of the first message past max_kept_messages, for the notes.
         self._budget_reached: tuple[str, int] | None = None
+        # Ids of exchanges kept when they sealed; those never sealed are settled in finish().
+        self._kept_sealed: set[int] = set()
         self._unlisted = UnlistedExchanges()
         # id() of retired exchanges, transactions and messages still referenced by the lists
         # below until the next _compact (alive until then, so no id is reused meanwhile).
@@ -262,7 +269,7 @@ class Correlator:
         for state in self._open.expire(now):
             self._close(state)
         for entry in self._tx.expire(now):
-            self._release(entry.state)
+            self._release(entry.holds)
         for state in self._invites.expire(now):
             self._release(state)
 
@@ -296,31 +303,35 @@ class Correlator:
                 # per transaction. Treat it as new; the note reaches the report.
                 self._tally("correlate-branch-reused", message)
         tx = Transaction(request=message)
-        self._transactions.append(tx)
-        state: _ExchangeState | None
+        state: _ExchangeState | None = None
+        holds: _ExchangeState | None = None
         if method == "CANCEL":
-            state = None
             if bkey is not None:
                 invite = self._tx.get((bkey, "INVITE", source.src.ip, source.dst.ip), now)
                 if invite is not None and invite.state is not None:
-                    exchange = invite.state.exchange
+                    holds = invite.state
+                    exchange = holds.exchange
                     exchange.cancels = appended(exchange.cancels, tx)
                     self._cancelled.add(id(invite.tx))
-                    self._touch(invite.state, now)
+                    self._touch(holds, now)
+            if holds is None and self._budget_reached is not None:
+                self._drop_unmatched(message)  # and its answers become orphans, dropped too
+                return
         else:
             state = self._assign(tx, message, method, facts, now)
+        self._transactions.append(tx)
         if key is not None:
-            self._put_tx(key, _TxEntry(tx, state, cseq_number), message, now)
+            self._put_tx(key, _TxEntry(tx, state, cseq_number, holds), message, now)
 
     def _put_tx(
         self, key: TransactionKey, entry: _TxEntry, message: SipMessage, now: float
     ) -> None:
         replaced = self._tx.peek(key)
-        if entry.state is not None:
-            entry.state.live += 1
+        if entry.holds is not None:
+            entry.holds.live += 1
         evicted = self._tx.put(key, entry, now)
         if replaced is not None:
-            self._release(replaced.state)
+            self._release(replaced.holds)
         if evicted is not None:
             if (
                 evicted.final_status is None
@@ -329,7 +340,7 @@ class Correlator:
                 self._tally("correlate-transaction-table-full", message)
             else:
                 self._tally("correlate-transaction-table-recycled", message)
-            self._release(evicted.state)
+            self._release(evicted.holds)
 
     def _put_invite(
         self, key: tuple[str, str | None, str | None, int | None], state: _ExchangeState,
@@ -357,6 +368,8 @@ class Correlator:
         )
         if state is not None:
             state.exchange.acks = appended(state.exchange.acks, message)
+        elif self._budget_reached is not None:
+            self._drop_unmatched(message)
 
     def _assign(
         self, tx: Transaction, message: SipMessage, method: str, facts: _Facts, now: float
@@ -536,29 +549,42 @@ class Correlator:
         return self._added - self._retired_messages > self.options.max_kept_messages
 
     def _orphan(self, message: SipMessage) -> None:
-        if self._over_budget():
-            self._dropped_orphans += 1
-            self._tally("correlate-orphans-undiagnosed", message)
-            self._retired.add(id(message))
-            self._retired_messages += 1
-            self._maybe_compact()
+        if self._budget_reached is not None:
+            self._drop_unmatched(message)
             return
         self._orphans.append(message)
+
+    def _drop_unmatched(self, message: SipMessage) -> None:
+        """Past the budget: a message that joins nothing (a response to no request, an ACK or
+        CANCEL for no INVITE) is counted and let go."""
+        self._dropped_orphans += 1
+        self._tally("correlate-orphans-undiagnosed", message)
+        self._retired.add(id(message))
+        self._retired_messages += 1
+        self._maybe_compact()
 
     def _seal(self, state: _ExchangeState) -> None:
         """Nothing can join ``state``'s exchange any more: retire it if it is plain and enough
         plain exchanges are listed already, or whatever it is once the message budget is
         spent."""
+        self._settle(state.exchange)
+
+    def _settle(self, exchange: AuthExchange) -> None:
+        """Keep ``exchange`` for the rules, or let it go (plain past its cap; anything once
+        the budget was reached: from then on nothing more is kept, so the rules see the
+        exchanges that ended before that point, a coherent part of the capture)."""
         retirable = self._retirable
-        exchange = state.exchange
         if retirable is not None and retirable(exchange):
             if self._plain_kept < self.options.max_listed_plain_exchanges:
                 self._plain_kept += 1
+                self._kept_sealed.add(exchange.id)
                 return
             self._retire(exchange, "correlate-plain-exchanges-unlisted", plain=True)
-        elif self._over_budget():
+        elif self._budget_reached is not None:
             self._undiagnosed += 1
             self._retire(exchange, "correlate-exchanges-undiagnosed", plain=False)
+        else:
+            self._kept_sealed.add(exchange.id)
 
     def _retire(self, exchange: AuthExchange, kind: str, *, plain: bool) -> None:
         cancelled = self._cancelled
@@ -577,7 +603,6 @@ class Correlator:
         times = [m.source.time for m in messages]
         self._unlisted.add(
             exchange,
-            exchange.call_ids[0] if exchange.call_ids else None,
             min(times),
             max(times),
             exchange.outcome is Outcome.SUCCEEDED,
@@ -610,7 +635,14 @@ class Correlator:
     # -- output ------------------------------------------------------------------------------
     def finish(self) -> Correlation:
         """The Correlation of everything added. Call once: it ends the correlator's life."""
-        self._compact()
+        self._compact()  # so that every exchange below is one still kept
+        if self._budget_reached is not None:
+            # Exchanges still open at the end never sealed: past the budget they go too, or
+            # the rules would see them without the exchanges let go around them.
+            for exchange in list(self._exchanges):
+                if exchange.id not in self._kept_sealed:
+                    self._settle(exchange)
+            self._compact()
         metrics = self._metrics
         for exchange in self._exchanges:
             exchange.outcome = decide_outcome(exchange, id(exchange.last) in self._cancelled)
@@ -680,17 +712,17 @@ class Correlator:
             ),
             "correlate-exchanges-undiagnosed": (
                 f"max_kept_messages={options.max_kept_messages} was reached at {{reached}}: "
-                "{n} exchange(s) that ended after that count in the metrics, the verdict and "
-                "filtered views, but the rules did not see them, so findings cover the capture "
-                "up to there only; raise max-kept-messages in sipauth.toml if "
-                "the machine has the memory (each message costs 1.5-2 KB), or cut the capture "
-                "(editcap -A/-B) around the time to diagnose",
+                "{n} exchange(s) that ended after that, or were still open at the end, count in "
+                "the metrics, the verdict and filtered views, but the rules did not see them, so "
+                "findings cover the exchanges that ended before that point only; raise "
+                "max-kept-messages in sipauth.toml if the machine has the memory (each message "
+                "costs 1.5-2 KB), or cut the capture (editcap -A/-B) around the time to diagnose",
                 NoteLevel.WARNING,
             ),
             "correlate-orphans-undiagnosed": (
                 f"max_kept_messages={options.max_kept_messages} was reached at {{reached}}: "
-                "{n} response(s) matching no request came after that and were not kept for the "
-                "rules",
+                "{n} message(s) that joined nothing (responses to no request, ACKs or CANCELs for "
+                "no INVITE) came after that and were not kept for the rules",
                 NoteLevel.WARNING,
             ),
         }

@@ -191,7 +191,7 @@ class UnlistedExchange(NamedTuple):
     method: str
     client: Endpoint
     server: Endpoint
-    call_id_digest: int  # call_id_digest() of its Call-ID
+    call_id_digests: tuple[int, ...]  # call_id_digest() of each of its Call-IDs
     start: float  # capture time of its first and last message
     end: float
     succeeded: bool
@@ -221,6 +221,7 @@ class UnlistedExchanges:
         "_kind_index",
         "_kind_rows",
         "_kinds",
+        "_more_call_ids",
         "_starts",
     )  # fmt: skip
 
@@ -229,6 +230,9 @@ class UnlistedExchanges:
         self._starts = array("d")
         self._durations = array("f")
         self._call_ids = array("Q")
+        # Row → digests of its further Call-IDs: a retry under a new Call-ID can join an
+        # exchange (correlate/exchanges.py), which a plain one, with one attempt, never has.
+        self._more_call_ids: dict[int, tuple[int, ...]] = {}
         self._client_ports = array("H")
         self._kinds = array("I")
         # (client IP, server endpoint, method, succeeded, plain, counts), each distinct one
@@ -240,8 +244,8 @@ class UnlistedExchanges:
         return len(self._ids)
 
     def add(
-        self, exchange: AuthExchange, call_id: str | None, start: float, end: float,
-        succeeded: bool, *, plain: bool = True, counts: UnlistedCounts = NO_COUNTS,
+        self, exchange: AuthExchange, start: float, end: float, succeeded: bool, *,
+        plain: bool = True, counts: UnlistedCounts = NO_COUNTS,
     ) -> None:
         kind = (exchange.client.ip, exchange.server, exchange.method, succeeded, plain, counts)
         index = self._kind_index.get(kind)
@@ -251,7 +255,12 @@ class UnlistedExchanges:
         self._ids.append(exchange.id)
         self._starts.append(start)
         self._durations.append(end - start)
-        self._call_ids.append(call_id_digest(call_id))
+        call_ids = exchange.call_ids
+        self._call_ids.append(call_id_digest(call_ids[0] if call_ids else None))
+        if len(call_ids) > 1:
+            self._more_call_ids[len(self._ids) - 1] = tuple(
+                call_id_digest(c) for c in call_ids[1:]
+            )
         self._client_ports.append(exchange.client.port & 0xFFFF)
         self._kinds.append(index)
 
@@ -265,7 +274,7 @@ class UnlistedExchanges:
                 method,
                 Endpoint(client_ip, self._client_ports[row]),
                 server,
-                self._call_ids[row],
+                (self._call_ids[row], *self._more_call_ids.get(row, ())),
                 start,
                 start + self._durations[row],
                 succeeded,

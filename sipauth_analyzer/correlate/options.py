@@ -52,11 +52,13 @@ class CorrelateOptions:
     1.5-2 KB kept with its transaction and exchange; the default is about 1 GiB). Correlation keeps
     every message an exchange the rules can report on holds, until the report; a capture with
     more than this many (a brute-force run of hours, a day of a busy trunk) would otherwise grow
-    until the machine runs out of memory. Past it, each exchange that ends is counted in the
-    metrics, the verdict and filtered views but no longer handed to the rules, and so is each
-    response that matches no request; a warning note (``correlate-exchanges-undiagnosed``) says
-    how many and where diagnosis stopped. Findings then cover the capture up to that point only:
-    raise it when the machine has the memory, or cut the capture (``editcap -A/-B``).
+    until the machine runs out of memory. Once it is reached nothing more is kept: every exchange
+    that ends after that point, or is still open at the end, is counted in the metrics, the
+    verdict and filtered views but not handed to the rules, and so is every message that joins
+    nothing (a response to no request, an ACK or CANCEL for no INVITE); a warning note
+    (``correlate-exchanges-undiagnosed``) says how many and where. Findings then cover the
+    exchanges that ended before that point: raise it when the machine has the memory, or cut
+    the capture (``editcap -A/-B``).
 
     ``max_memoized_tag_lines``: distinct From / To header lines whose ``tag`` parameter is
     remembered (see ``transactions.TagMemo``); when full the memo starts over. Only speed

@@ -258,8 +258,8 @@ def _exchange_kept(exchange: AuthExchange, window: _Window) -> bool:
 
 
 def _unlisted_kept(row: UnlistedExchange, window: _Window, call_ids: frozenset[int]) -> bool:
-    """``_exchange_kept`` for a let-go plain exchange (``call_ids``: the filter's digests)."""
-    call_id_kept = not call_ids or row.call_id_digest in call_ids
+    """``_exchange_kept`` for a let-go exchange (``call_ids``: the filter's digests)."""
+    call_id_kept = not call_ids or not call_ids.isdisjoint(row.call_id_digests)
     return _kept(window, call_id_kept=call_id_kept, client=row.client, server=row.server,
                  method=row.method, span=lambda: (row.start, row.end))
 

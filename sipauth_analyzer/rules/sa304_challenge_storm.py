@@ -50,6 +50,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if response is not None:
             by_pair[(transaction.client.ip, transaction.server.ip)].append(response)
     threshold = ctx.options.storm_challenges_per_minute
+    # Past the message budget the rules see only the exchanges that ended before it.
+    scope = (
+        "before the message budget was reached"
+        if ctx.correlation.undiagnosed_exchanges
+        else "in the whole capture"
+    )
     for (client_ip, server_ip), responses in by_pair.items():
         if len(responses) <= threshold:
             continue
@@ -71,7 +77,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             ctx,
             META,
             f"{server_ip} sent {len(best)} challenges to {client_ip} within {span:.1f} s "
-            f"(threshold {threshold} per minute; {len(responses)} in the whole capture)",
+            f"(threshold {threshold} per minute; {len(responses)} {scope})",
             messages=best,
             client=first.source.dst,
             server=first.source.src,
