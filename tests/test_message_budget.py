@@ -270,7 +270,9 @@ def test_a_late_answer_to_a_cancel_keeps_its_exchange_until_it_can_come() -> Non
     flow.response(invite, 487, at=1.1)
     flow.request("ACK", call_id="c1", branch="z9hG4bK-i1", at=1.2)
     ok = flow.response(cancel, 200, at=5.0)
-    flow.again(ok, at=200.0)
+    # After the INVITE's table entries expire (240 s after its last message, 1.2 s), before the
+    # CANCEL's (240 s after its 200, at 5 s).
+    flow.again(ok, at=243.0)
     correlation = _correlate(flow, 0)
     assert correlation.messages == [] and correlation.orphan_responses == []
     assert correlation.unlisted_messages == 6 and correlation.undiagnosed_exchanges == 1
