@@ -9,6 +9,7 @@ Exit codes (stable, documented in README.md):
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import gc
 import os
@@ -346,6 +347,10 @@ def _load_config(config_path: str | None) -> Config:
               help="Prompt for the known password (input hidden).")
 @click.option("--wordlist", type=click.Path(dir_okay=False), default=None,
               help="Audit captured responses against the passwords in this file (one a line).")
+@click.option("--max-kept-messages", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Message budget (default 500000, about 1 GiB; config key max-kept-messages): "
+              "past it, exchanges are counted but no longer diagnosed. Raise it when the "
+              "report says it was reached and the machine has the memory.")
 @click.option("--no-ladders", is_flag=True, help="Do not draw call-flow ladders in the report.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
@@ -374,6 +379,7 @@ def analyze_command(  # click passes every option by keyword
     password_env: str | None,
     ask_password: bool,
     wordlist: str | None,
+    max_kept_messages: int | None,
     engine: str,
     tls_keylog: str | None,
     decode_as: Sequence[str],
@@ -419,9 +425,12 @@ def analyze_command(  # click passes every option by keyword
         )
     except (ReportInputError, CredentialsError) as exc:
         raise UserError(str(exc)) from None
+    correlate = config.correlate
+    if max_kept_messages is not None:
+        correlate = dataclasses.replace(correlate, max_kept_messages=max_kept_messages)
     options = AnalysisOptions(
         capture=config.capture,
-        correlate=config.correlate,
+        correlate=correlate,
         rules=config.rules,
         select=selected,
         ignore=ignored,

@@ -314,3 +314,23 @@ def test_a_storm_finding_does_not_call_the_budgeted_part_the_whole_capture(
                           (2_000, "before the message budget was reached")):
         storms = [f for f in _analyze(capture, budget).findings if f.code == "SA304"]
         assert storms and all(scope in f.message for f in storms), (budget, storms)
+
+
+def test_the_budget_can_be_set_on_the_command_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import SAMPLE_PCAPS_DIR
+    from tests.test_cli import run_main
+
+    capture = str(SAMPLE_PCAPS_DIR / "brute-force-svcrack.pcap")
+    _, out, _ = run_main(["analyze", capture, "--format", "json"], capsys)
+    full = json.loads(out)
+    _, out, _ = run_main(
+        ["analyze", capture, "--format", "json", "--max-kept-messages", "0"], capsys
+    )
+    capped = json.loads(out)
+    assert full["summary"]["exchanges_undiagnosed"] == 0
+    assert capped["summary"]["exchanges_undiagnosed"] == full["summary"]["exchanges"] > 0
+    assert capped["metrics"]["overall"] == full["metrics"]["overall"]
+    (note,) = [n for n in capped["notes"] if n["kind"] == UNDIAGNOSED]
+    assert "--max-kept-messages" in note["detail"]
+    code, _, err = run_main(["analyze", capture, "--max-kept-messages", "-1"], capsys)
+    assert code == 2 and "--max-kept-messages" in err

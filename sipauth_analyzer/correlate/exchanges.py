@@ -714,9 +714,10 @@ class Correlator:
                 f"max_kept_messages={options.max_kept_messages} was reached at {{reached}}: "
                 "{n} exchange(s) that ended after that, or were still open at the end, count in "
                 "the metrics, the verdict and filtered views, but the rules did not see them, so "
-                "findings cover the exchanges that ended before that point only; raise "
-                "max-kept-messages in sipauth.toml if the machine has the memory (each message "
-                "costs 1.5-2 KB), or cut the capture (editcap -A/-B) around the time to diagnose",
+                "findings cover the exchanges that ended before that point only; raise it "
+                "(--max-kept-messages, or max-kept-messages in sipauth.toml) if the machine has "
+                "the memory (each message costs 1.5-2 KB), or cut the capture (editcap -A/-B) "
+                "around the time to diagnose",
                 NoteLevel.WARNING,
             ),
             "correlate-orphans-undiagnosed": (
