@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sipauth_analyzer.correlate.metrics import MetricsBuilder, unlisted_counts
+from sipauth_analyzer.correlate.metrics import MetricsBuilder
 from sipauth_analyzer.correlate.model import (
     NO_COUNTS,
     AuthExchange,
@@ -535,7 +535,7 @@ class Correlator:
         state.keys.clear()
         state.nonces.clear()
         if not state.live:
-            self._seal(state)
+            self._settle(state.exchange)
 
     def _release(self, state: _ExchangeState | None) -> None:
         """A table entry leading to ``state`` is gone."""
@@ -543,7 +543,7 @@ class Correlator:
             return
         state.live -= 1
         if not state.live and not state.open:
-            self._seal(state)
+            self._settle(state.exchange)
 
     def _over_budget(self) -> bool:
         return self._added - self._retired_messages > self.options.max_kept_messages
@@ -563,14 +563,9 @@ class Correlator:
         self._retired_messages += 1
         self._maybe_compact()
 
-    def _seal(self, state: _ExchangeState) -> None:
-        """Nothing can join ``state``'s exchange any more: retire it if it is plain and enough
-        plain exchanges are listed already, or whatever it is once the message budget is
-        spent."""
-        self._settle(state.exchange)
-
     def _settle(self, exchange: AuthExchange) -> None:
-        """Keep ``exchange`` for the rules, or let it go (plain past its cap; anything once
+        """``exchange`` is sealed (nothing can join it any more) or the capture ended: keep it
+        for the rules, or let it go (plain past its cap; anything once
         the budget was reached: from then on nothing more is kept, so the rules see the
         exchanges that ended before that point, a coherent part of the capture)."""
         retirable = self._retirable
@@ -589,7 +584,7 @@ class Correlator:
     def _retire(self, exchange: AuthExchange, kind: str, *, plain: bool) -> None:
         cancelled = self._cancelled
         exchange.outcome = decide_outcome(exchange, id(exchange.last) in cancelled)
-        self._metrics.add(exchange)
+        counts = self._metrics.add(exchange)
         self._tally(kind, exchange.first.request)
         retired = self._retired
         retired.add(id(exchange))
@@ -607,7 +602,7 @@ class Correlator:
             max(times),
             exchange.outcome is Outcome.SUCCEEDED,
             plain=plain,
-            counts=NO_COUNTS if plain else unlisted_counts(exchange),
+            counts=NO_COUNTS if plain else counts,
         )
         self._maybe_compact()
 

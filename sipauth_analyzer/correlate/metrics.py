@@ -187,14 +187,10 @@ def _add_exchange(metrics: Metrics, nonces: NonceLifetimes, exchange: AuthExchan
         metrics.failed += 1
 
 
-def unlisted_counts(exchange: AuthExchange) -> UnlistedCounts:
-    """What a filtered view counts of an exchange let go for the message budget, beyond its
-    request and success (its outcome must be set)."""
-    own = Metrics()
-    _add_exchange(own, NonceLifetimes(), exchange)
+def _counters(metrics: Metrics) -> UnlistedCounts:
     return UnlistedCounts(
-        own.challenged, own.failed, own.succeeded_after_auth, own.challenges_401,
-        own.challenges_407,
+        metrics.challenged, metrics.failed, metrics.succeeded_after_auth,
+        metrics.challenges_401, metrics.challenges_407,
     )
 
 
@@ -246,11 +242,15 @@ class MetricsBuilder:
             self._by_pair[pair] = Metrics()
             self._nonces[pair] = NonceLifetimes()
 
-    def add(self, exchange: AuthExchange) -> None:
-        """Count ``exchange``; its outcome must be set."""
+    def add(self, exchange: AuthExchange) -> UnlistedCounts:
+        """Count ``exchange`` (its outcome must be set); what it added to the counters that a
+        filtered view keeps of an exchange let go for the message budget."""
         pair = PeerPair(client=exchange.client.ip, server=exchange.server.ip)
         self.register(pair)
-        _add_exchange(self._by_pair[pair], self._nonces[pair], exchange)
+        metrics = self._by_pair[pair]
+        before = _counters(metrics)
+        _add_exchange(metrics, self._nonces[pair], exchange)
+        return UnlistedCounts(*(a - b for a, b in zip(_counters(metrics), before, strict=True)))
 
     def add_unlisted(
         self, pair: PeerPair, succeeded: bool, plain: bool, counts: UnlistedCounts
