@@ -85,9 +85,11 @@ def _secret(value: str | None, show: bool) -> str | None:
 def _challenges(message: SipMessage | None) -> list[dict[str, Any]]:
     if message is None:
         return []
+    # str(member) rather than .value (an enum property, several times slower) for the
+    # StrEnums below: once per attempt of every exchange, ~90,000 times on an auth storm.
     return [
         {
-            "header": c.header.value,
+            "header": str(c.header),
             "scheme": c.scheme,
             "realm": c.realm,
             "nonce": c.nonce,
@@ -103,7 +105,7 @@ def _challenges(message: SipMessage | None) -> list[dict[str, Any]]:
 def _credentials(message: SipMessage, show_secrets: bool) -> list[dict[str, Any]]:
     return [
         {
-            "header": c.header.value,
+            "header": str(c.header),
             "scheme": c.scheme,
             "username": c.username,
             "realm": c.realm,
@@ -121,18 +123,20 @@ def _credentials(message: SipMessage, show_secrets: bool) -> list[dict[str, Any]
 
 def _attempt(attempt: Transaction, run: RunReport, show_secrets: bool) -> dict[str, Any]:
     request = attempt.request
+    source = request.source
     final = attempt.final
-    verification = run.result.verifications.get((request.source.file, request.source.frame))
+    verifications = run.result.verifications
+    verification = verifications.get((source.file, source.frame)) if verifications else None
     return {
-        "frame": request.source.frame,
-        "file": request.source.file,
-        "time": _time(request.source.time),
+        "frame": source.frame,
+        "file": source.file,
+        "time": round(source.time, 6),
         "cseq": request.cseq_number,
-        "transport": request.source.transport.value,
-        "size": request.source.wire_size,
+        "transport": str(source.transport),
+        "size": source.wire_size,
         "retransmission_frames": [m.source.frame for m in attempt.retransmissions],
         "responses": [
-            {"frame": r.source.frame, "time": _time(r.source.time), "status": r.status}
+            {"frame": r.source.frame, "time": round(r.source.time, 6), "status": r.status}
             for r in attempt.responses
         ],
         "final_status": final.status if final is not None else None,

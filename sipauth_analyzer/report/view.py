@@ -107,6 +107,8 @@ class PeerNames:
         return cls({PeerSpec.parse(key): value for key, value in mapping.items()})
 
     def name_of(self, ip: str, port: int | None = None) -> str | None:
+        if not self.names:
+            return None  # the usual case, asked twice per exchange of the report
         if port is not None:
             exact = self.names.get(PeerSpec(ip, port))
             if exact is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import heapq
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -277,8 +278,15 @@ AUTH_HEADERS: tuple[str, ...] = (
 )
 
 
-def unique_messages(messages: Iterable[SipMessage]) -> list[SipMessage]:
-    """``messages`` without repeats (by identity; SipMessage is not hashable), in capture order.
+def _capture_order(message: SipMessage) -> tuple[float, str, int]:
+    source = message.source
+    return (source.time, source.file, source.frame)
+
+
+def unique_messages(messages: Iterable[SipMessage], limit: int | None = None
+                    ) -> list[SipMessage]:
+    """``messages`` without repeats (by identity; SipMessage is not hashable), in capture order;
+    only the first ``limit`` when given.
 
     Capture order across several files (rotated captures read as one timeline) is time order;
     within a file, frame order breaks ties.
@@ -289,7 +297,12 @@ def unique_messages(messages: Iterable[SipMessage]) -> list[SipMessage]:
         if id(message) not in seen:
             seen.add(id(message))
             out.append(message)
-    out.sort(key=lambda m: (m.source.time, m.source.file, m.source.frame))
+    if limit is not None and len(out) > limit:
+        # A finding about a flood names a few hundred of its ~100,000 messages: selecting them
+        # is O(n log limit) where sorting them all was O(n log n). Same result: nsmallest is
+        # sorted(...)[:limit], ties kept in input order.
+        return heapq.nsmallest(limit, out, key=_capture_order)
+    out.sort(key=_capture_order)
     return out
 
 
@@ -311,9 +324,13 @@ def make_finding(
 ) -> Finding:
     """Build a finding: frames and Call-IDs come from ``messages``; evidence (by default the
     ``evidence_headers`` lines of each message) is capped at ``options.max_evidence``."""
-    msgs = unique_messages(messages)[: ctx.options.max_frames_per_finding]
+    msgs = unique_messages(messages, max(ctx.options.max_frames_per_finding, 0))
     if evidence_items is None:
-        evidence_items = [evidence(ctx, m, evidence_headers) for m in msgs]
+        # msgs is in the evidence order already (time, file, frame): the first max_evidence
+        # are the ones kept, and the excerpt of each costs a redaction pass.
+        evidence_items = [
+            evidence(ctx, m, evidence_headers) for m in msgs[: max(ctx.options.max_evidence, 0)]
+        ]
     frames = tuple(sorted({m.source.frame for m in msgs}))
     call_ids = tuple(sorted({cid for m in msgs if (cid := m.call_id) is not None}))
     items = sorted(evidence_items, key=lambda e: (e.time, e.file, e.frame))

@@ -54,7 +54,9 @@ def challenge_response(attempt: Transaction) -> SipMessage | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per challenge of a storm, and a frozen dataclass's __init__ costs several
+# times as much (one object.__setattr__ per field).
+@dataclass(slots=True)
 class IssuedNonce:
     """A nonce as first issued: the challenge carrying it and the 401/407 that carried it."""
 
@@ -73,10 +75,11 @@ def nonce_index(ctx: RuleContext) -> dict[tuple[str, str], IssuedNonce]:
         response = challenge_response(transaction)
         if response is None:
             continue
+        server_ip = transaction.request.source.dst.ip
         for challenge in response.challenges:
             if challenge.nonce is None:
                 continue
-            key = (transaction.server.ip, challenge.nonce)
+            key = (server_ip, challenge.nonce)
             if key not in index:
                 index[key] = IssuedNonce(challenge, response, transaction)
     ctx.cache["nonce_index"] = index

@@ -14,16 +14,19 @@ from dataclasses import dataclass
 from sipauth_analyzer.correlate.model import AuthExchange, Transaction
 from sipauth_analyzer.rules.base import RuleContext
 from sipauth_analyzer.rules.facts import (
+    IssuedNonce,
     algorithm_name,
     digest_challenges,
     digest_credentials,
-    issued,
+    nonce_index,
 )
 from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.sip.model import Credentials
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: there is one per failure of a flood, and a frozen dataclass's __init__ (one
+# object.__setattr__ per field) cost seven times as much.
+@dataclass(slots=True)
 class AuthFailure:
     """One failed authentication (or extension probe) and what identifies the guess."""
 
@@ -48,33 +51,38 @@ def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
     """Failures per (client IP, server IP): credentialed requests answered with a non-stale
     401/407 or a 403, and uncredentialed requests answered 403/404 (extension probing)."""
     out: dict[tuple[str, str], list[AuthFailure]] = {}
+    nonces = nonce_index(ctx)
     for transaction in ctx.correlation.transactions:
         final = transaction.final
+        if final is None:
+            continue
+        status = final.status
         request = transaction.request
-        if final is None or final.status is None or request.method in ("ACK", "CANCEL"):
+        if status is None or request.method in ("ACK", "CANCEL"):
             continue
         credentials = digest_credentials(request)
         if credentials:
-            if final.status not in (401, 403, 407):
+            if status not in (401, 403, 407):
                 continue
-            if final.status != 403 and any(c.stale for c in digest_challenges(final)):
+            if status != 403 and any(c.stale for c in digest_challenges(final)):
                 continue  # stale=true: the password was right (RFC 7616 §3.3)
             first = credentials[0]
-            if _misconfigured_answer(ctx, transaction, first):
+            if _misconfigured_answer(nonces, transaction, first):
                 continue
             username = first.username or ""
             response_hash = first.response or ""
             key = (username, first.nonce or "", first.cnonce or "", first.nc or "")
-        elif final.status in (403, 404) and not request.credentials:
+        elif status in (403, 404) and not request.credentials:
             uri = request.from_uri or ""
             username = uri.split(":", 1)[-1].split("@", 1)[0]
             response_hash = ""
             key = (username, "", "", "")
         else:
             continue
-        out.setdefault((transaction.client.ip, transaction.server.ip), []).append(
+        source = request.source
+        out.setdefault((source.src.ip, source.dst.ip), []).append(
             AuthFailure(
-                request.source.time,
+                source.time,
                 username,
                 response_hash,
                 request.call_id or "",
@@ -87,7 +95,8 @@ def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
 
 
 def _misconfigured_answer(
-    ctx: RuleContext, transaction: Transaction, credentials: Credentials
+    nonces: dict[tuple[str, str], IssuedNonce], transaction: Transaction,
+    credentials: Credentials,
 ) -> bool:
     """Credentials whose realm or algorithm differ from the challenge they answer.
 
@@ -95,7 +104,9 @@ def _misconfigured_answer(
     algorithm of the client's own is configuration (a PBX re-registering five extensions with
     the wrong realm is not an attacker), which the 1xx rules explain.
     """
-    source = issued(ctx, transaction, credentials)
+    if credentials.nonce is None:
+        return False
+    source = nonces.get((transaction.server.ip, credentials.nonce))
     if source is None:
         return False
     challenge = source.challenge
@@ -115,6 +126,15 @@ def _proven_guesses(failures: list[AuthFailure]) -> set[tuple[str, str, str, str
 
 
 GuessKey = tuple[str, str, str, str]
+
+
+def _step(counter: Counter[str], key: str, step: int) -> None:
+    """Add ``step`` to ``counter[key]``, dropping the key at zero (len() counts distinct)."""
+    count = counter[key] + step
+    if count:
+        counter[key] = count
+    else:
+        del counter[key]
 
 
 class _Window:
@@ -139,16 +159,10 @@ class _Window:
         return self.end - self.start
 
     def _count(self, failure: AuthFailure, step: int) -> None:
-        for counter, key in (
-            (self.users, failure.username),
-            (self.hashes, failure.response_hash),
-            (self.call_ids, failure.call_id),
-        ):
-            if counter is self.hashes and not key:
-                continue
-            counter[key] += step
-            if not counter[key]:
-                del counter[key]
+        _step(self.users, failure.username, step)
+        if failure.response_hash:
+            _step(self.hashes, failure.response_hash, step)
+        _step(self.call_ids, failure.call_id, step)
         if failure.guess_key in self.proven:
             self.proven_count += step
 
