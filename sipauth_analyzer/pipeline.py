@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
@@ -29,7 +29,7 @@ from sipauth_analyzer.rules.retention import plain_exchange_test
 from sipauth_analyzer.sip.message import SipMessage, parse_message
 from sipauth_analyzer.sip.model import ParseProblem
 from sipauth_analyzer.sip.parser import ANALYSIS_PARSE_OPTIONS, SipParseOptions
-from sipauth_analyzer.sip.transfer import SipDecoder, encode_sip
+from sipauth_analyzer.sip.transfer import ParseSplit, SipDecoder, encode_item
 from sipauth_analyzer.verify import (
     VERIFICATIONS_CACHE_KEY,
     WEAK_PASSWORDS_CACHE_KEY,
@@ -165,9 +165,10 @@ def iter_sip(
     ``parse_options`` None parses in full (every header, body and payload kept); ``analyze``
     passes the analysis profile (sip/parser.py ANALYSIS_PARSE_OPTIONS).
 
-    ``jobs`` (native engine, see ``AnalysisOptions.jobs``): with a reader process, reading and
-    parsing both run there (capture/worker.py, sip/transfer.py) and this process receives the
-    parsed messages; messages, notes and stats are the same either way.
+    ``jobs`` (native engine, see ``AnalysisOptions.jobs``): with a reader process, reading runs
+    there (capture/worker.py, sip/transfer.py), and parsing runs there too while SIP is dense;
+    sparse SIP (a trunk capture, mostly RTP) is handed over raw and parsed here, where the time
+    is (sip/transfer.py ParseSplit). Messages, notes and stats are the same either way.
 
     Repeated notes are capped by ``sink`` itself (see :class:`NoteSink`); whoever made the
     sink closes it once every stage is done.
@@ -179,26 +180,53 @@ def iter_sip(
             child_sink: NoteSink,
             child_stats: CaptureStats,
             child_progress: Callable[[int], None] | None,
-        ) -> Iterator[SipMessage]:
-            return _parsed_messages(
+        ) -> Iterator[SipMessage | CapturedMessage]:
+            split = ParseSplit()
+            for captured in _noted_captures(
                 paths, capture_options, child_sink, child_stats, engine="native",
                 tls_keylog=None, decode_as=(), read_progress=child_progress,
-                parse_options=parse_options,
-            )
+            ):
+                if not split.in_reader(captured):
+                    yield captured
+                elif (parsed := _parse_noted(captured, child_sink, parse_options)) is not None:
+                    yield parsed
 
         profile_kept = parse_options.keep_headers if parse_options is not None else None
-        return stream_from_child(
-            produce,
-            lambda message: encode_sip(message, profile_kept),
-            SipDecoder(parse_options, capture_options.endpoint_cache_size),
+        return _parse_handed_over(
+            stream_from_child(
+                produce,
+                lambda item: encode_item(item, profile_kept),
+                SipDecoder(parse_options, capture_options.endpoint_cache_size),
+                sink,
+                stats,
+                progress=read_progress,
+            ),
             sink,
-            stats,
-            progress=read_progress,
+            parse_options,
         )
     return _parsed_messages(
         sources, capture_options, sink, stats, engine=engine, tls_keylog=tls_keylog,
         decode_as=decode_as, read_progress=read_progress, parse_options=parse_options,
     )
+
+
+def _parse_handed_over(
+    items: Iterator[SipMessage | CapturedMessage],
+    sink: NoteSink,
+    parse_options: SipParseOptions | None,
+) -> Iterator[SipMessage]:
+    """The reader process's messages, parsing here those it handed over raw."""
+    try:
+        for item in items:
+            if isinstance(item, SipMessage):
+                yield item
+            elif (parsed := _parse_noted(item, sink, parse_options)) is not None:
+                yield parsed
+    finally:
+        # Stopping early (an error, a closed generator) stops the reader process now, not
+        # whenever the stream is collected.
+        if isinstance(items, Generator):
+            items.close()
 
 
 def _parsed_messages(
@@ -214,6 +242,27 @@ def _parsed_messages(
     parse_options: SipParseOptions | None,
 ) -> Iterator[SipMessage]:
     """``iter_sip`` in this process."""
+    for captured in _noted_captures(
+        sources, capture_options, sink, stats, engine=engine, tls_keylog=tls_keylog,
+        decode_as=decode_as, read_progress=read_progress,
+    ):
+        parsed = _parse_noted(captured, sink, parse_options)
+        if parsed is not None:
+            yield parsed
+
+
+def _noted_captures(
+    sources: Sequence[str],
+    capture_options: CaptureOptions,
+    sink: NoteSink,
+    stats: CaptureStats,
+    *,
+    engine: str,
+    tls_keylog: str | None,
+    decode_as: Sequence[str],
+    read_progress: Callable[[int], None] | None,
+) -> Iterator[CapturedMessage]:
+    """The captured messages, with a note at the first one the snap length cut, per file."""
     captured_stream = captured_messages(
         sources,
         capture_options,
@@ -237,18 +286,25 @@ def _parsed_messages(
                     file=captured.file,
                 )
             )
-        parsed = parse_message(captured, parse_options)
-        if isinstance(parsed, ParseProblem):
-            sink.add(_problem_note(captured, parsed))
+        yield captured
+
+
+def _parse_noted(
+    captured: CapturedMessage, sink: NoteSink, parse_options: SipParseOptions | None
+) -> SipMessage | None:
+    """``captured`` parsed, its problems added to ``sink``; None when it is not SIP."""
+    parsed = parse_message(captured, parse_options)
+    if isinstance(parsed, ParseProblem):
+        sink.add(_problem_note(captured, parsed))
+        return None
+    cut_short = bool(captured.flags & _CUT_SHORT_FLAGS)
+    for problem in parsed.problems:
+        # A message cut by the snap length or by missing fragments lacks its tail by
+        # definition; the truncation / incomplete-datagram note already says so.
+        if cut_short and problem.kind in _CONSEQUENCES_OF_CUT:
             continue
-        cut_short = bool(captured.flags & _CUT_SHORT_FLAGS)
-        for problem in parsed.problems:
-            # A message cut by the snap length or by missing fragments lacks its tail by
-            # definition; the truncation / incomplete-datagram note already says so.
-            if cut_short and problem.kind in _CONSEQUENCES_OF_CUT:
-                continue
-            sink.add(_problem_note(captured, problem))
-        yield parsed
+        sink.add(_problem_note(captured, problem))
+    return parsed
 
 
 class SipStream:

@@ -4,8 +4,9 @@ Why a pipeline and not two readers splitting the file: parse → correlate → r
 timeline, while reading and parsing (walking every record, rejecting RTP, splitting header
 lines) need nothing from the rest. So a forked child runs the very same reader and parser
 (pipeline.iter_sip) and streams what they yield to the parent, which correlates and runs the
-rules at the same time. On a trunk capture (98 % RTP) the child does the per-packet work and
-only the SIP messages cross the pipe; an all-SIP storm moves its parsing there too.
+rules at the same time. On a trunk capture (98 % RTP) the child does the per-packet work, only
+the SIP messages cross the pipe, and the parent parses them (it would wait otherwise); on an
+all-SIP storm the child parses too (sip/transfer.py ParseSplit decides, by SIP density).
 ``worth_a_reader_process`` keeps small inputs in one process (auto mode).
 
 What crosses the pipe is plain data encoded with ``marshal`` (bytes, str, int, float, tuple,

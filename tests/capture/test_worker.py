@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from sipauth_analyzer import pipeline
 from sipauth_analyzer.capture import worker
 from sipauth_analyzer.capture.files import CaptureError
-from sipauth_analyzer.capture.model import CaptureOptions, CaptureStats
+from sipauth_analyzer.capture.model import CapturedMessage, CaptureOptions, CaptureStats
 from sipauth_analyzer.capture.worker import worth_a_reader_process
 from sipauth_analyzer.cli import cli
 from sipauth_analyzer.pipeline import iter_sip
-from sipauth_analyzer.primitives import Note, NoteSink
+from sipauth_analyzer.primitives import Endpoint, Note, NoteSink, Transport
+from sipauth_analyzer.sip import transfer
 from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.sip.parser import ANALYSIS_PARSE_OPTIONS, SipParseOptions
 from tests.conftest import (
@@ -35,6 +37,19 @@ LOCAL_CAPTURES = [
 
 
 Read = tuple[list[SipMessage], list[Note], CaptureStats, list[int], str | None]
+
+# Where the reader process parses: its own choice by SIP density, always there, never there.
+PLACEMENTS = {"adaptive": None, "reader": float("inf"), "analysis": 0.0}
+
+
+@pytest.fixture(autouse=True, params=list(PLACEMENTS))
+def parse_placement(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every comparison below holds wherever the messages are parsed (the child is forked
+    after the patch, so it sees it)."""
+    max_gap = PLACEMENTS[request.param]
+    if max_gap is not None:
+        monkeypatch.setattr(transfer, "PARSE_IN_READER_MAX_GAP", max_gap)
+    return str(request.param)
 
 
 def _read(jobs: int, sources: list[str], options: CaptureOptions | None = None,
@@ -170,3 +185,45 @@ def test_messages_listing_is_identical_with_one_or_two_processes() -> None:
     assert outputs[0].exit_code == outputs[1].exit_code == 0
     assert outputs[0].output == outputs[1].output
     assert outputs[0].output.count('"frame"') > 50
+
+
+def test_the_analysing_process_parses_what_the_reader_hands_over(
+    parse_placement: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed_over: list[int] = []
+    parse_here = pipeline._parse_noted
+
+    def counting(captured: CapturedMessage, sink: NoteSink, options: SipParseOptions | None
+                 ) -> SipMessage | None:
+        handed_over.append(captured.frame)  # only this process's calls: the child's are its own
+        return parse_here(captured, sink, options)
+
+    monkeypatch.setattr(pipeline, "_parse_noted", counting)
+    sources = [str(CAPTURES_DIR / "tcp_split3.pcap")]
+    messages = _read(2, sources)[0]
+    assert messages
+    if parse_placement == "analysis":
+        assert handed_over == [m.source.frame for m in messages]
+    else:  # a small all-SIP capture is dense: the reader parses it
+        assert handed_over == []
+
+
+def _captured(file: str, frame: int) -> CapturedMessage:
+    endpoint = Endpoint("10.0.0.1", 5060)
+    return CapturedMessage(b"", file, frame, (frame,), 0.0, endpoint, endpoint, Transport.UDP, 0)
+
+
+def test_parse_split_follows_the_density_of_sip() -> None:
+    split = transfer.ParseSplit(max_gap=16)
+    # An auth storm: a SIP message in every frame.
+    assert all(split.in_reader(_captured("storm.pcap", frame)) for frame in range(1, 500))
+    # A trunk: one SIP message in 50 frames (the rest RTP). One long gap is not a trend; the
+    # average follows within ~12 messages and then stays on the analysing side.
+    trunk = [split.in_reader(_captured("trunk.pcap", 50 * n)) for n in range(1, 200)]
+    assert trunk[0] is True
+    assert trunk.index(False) <= 12
+    assert not any(trunk[12:])
+    # SIP gets dense again (a registration storm in the middle of the trunk).
+    again = [split.in_reader(_captured("trunk.pcap", 10_000 + n)) for n in range(1, 300)]
+    assert again[-1] is True
+    assert again.index(True) > 10  # it takes a few messages to be sure
