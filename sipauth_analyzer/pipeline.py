@@ -204,9 +204,14 @@ def iter_sip(
             sink,
             parse_options,
         )
-    return _parsed_messages(
+    captured_stream = _noted_captures(
         sources, capture_options, sink, stats, engine=engine, tls_keylog=tls_keylog,
-        decode_as=decode_as, read_progress=read_progress, parse_options=parse_options,
+        decode_as=decode_as, read_progress=read_progress,
+    )
+    return (
+        parsed
+        for captured in captured_stream
+        if (parsed := _parse_noted(captured, sink, parse_options)) is not None
     )
 
 
@@ -227,28 +232,6 @@ def _parse_handed_over(
         # whenever the stream is collected.
         if isinstance(items, Generator):
             items.close()
-
-
-def _parsed_messages(
-    sources: Sequence[str],
-    capture_options: CaptureOptions,
-    sink: NoteSink,
-    stats: CaptureStats,
-    *,
-    engine: str,
-    tls_keylog: str | None,
-    decode_as: Sequence[str],
-    read_progress: Callable[[int], None] | None,
-    parse_options: SipParseOptions | None,
-) -> Iterator[SipMessage]:
-    """``iter_sip`` in this process."""
-    for captured in _noted_captures(
-        sources, capture_options, sink, stats, engine=engine, tls_keylog=tls_keylog,
-        decode_as=decode_as, read_progress=read_progress,
-    ):
-        parsed = _parse_noted(captured, sink, parse_options)
-        if parsed is not None:
-            yield parsed
 
 
 def _noted_captures(
