@@ -835,13 +835,12 @@ def compile_bytecode() -> None:
 
     Without them every timed command would compile its ~90 modules from source first, ~0.1 s
     of each run on this machine, which no installed copy pays: that happens when
-    PYTHONDONTWRITEBYTECODE is set, as it is in some CI and sandbox images. Python still reads
-    .pyc files when that variable is set; it only stops writing them.
+    PYTHONDONTWRITEBYTECODE is set, as it is in some CI and sandbox images. That variable stops
+    imports writing .pyc files, not reading them, and compileall writes them regardless.
     """
     package = Path(__file__).resolve().parent.parent / "sipauth_analyzer"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(package)], check=True, env=env,
+        [sys.executable, "-m", "compileall", "-q", str(package)], check=True,
         stdout=subprocess.DEVNULL,
     )
 

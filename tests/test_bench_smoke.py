@@ -251,3 +251,22 @@ def test_exhaustion_workload_measures_every_capture(tmp_path: Path) -> None:
         expected = "PASS" if row["peak_rss_mib"] < verdict["threshold"] else "MISS"
         assert verdict["status"] == expected and verdict["value"] == row["peak_rss_mib"]
         assert row["capture"] in verdict["target"]
+
+
+def test_bench_writes_bytecode_even_when_the_environment_forbids_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Timed commands must not compile the package from source (an installed copy never does),
+    # also on machines that set PYTHONDONTWRITEBYTECODE, as this sandbox and some CI images do.
+    import importlib.util
+    import os
+
+    from bench.run import compile_bytecode
+    from sipauth_analyzer import pipeline
+
+    cached = Path(importlib.util.cache_from_source(pipeline.__file__))
+    cached.unlink(missing_ok=True)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    compile_bytecode()
+    assert cached.is_file()
+    assert cached.stat().st_mtime >= os.stat(pipeline.__file__).st_mtime
