@@ -227,3 +227,12 @@ def test_parse_split_follows_the_density_of_sip() -> None:
     again = [split.in_reader(_captured("trunk.pcap", 10_000 + n)) for n in range(1, 300)]
     assert again[-1] is True
     assert again.index(True) > 10  # it takes a few messages to be sure
+
+
+def test_a_captured_message_keeps_value_semantics_without_being_frozen() -> None:
+    # CapturedMessage is not frozen (its __init__ is 4x cheaper so), but it still compares and
+    # hashes by value, as a frozen dataclass did, wherever it ends up in a set or a dict key.
+    first, again, other = _captured("a.pcap", 7), _captured("a.pcap", 7), _captured("a.pcap", 8)
+    assert first == again and first is not again
+    assert hash(first) == hash(again)
+    assert len({first, again, other}) == 2
