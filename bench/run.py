@@ -319,6 +319,84 @@ def _python_probe(module: str) -> str | None:
     return lines[-1] if lines else f"exit {proc.returncode}"
 
 
+class _Sampler:
+    """The runs of one measured command: its best time, its peak RSS, or why it could not run."""
+
+    def __init__(self, workload: str, name: str, runner: Any, *, ok_codes: tuple[int, ...] = (0,),
+                 json_stdout: bool = False) -> None:
+        self.measurement = Measurement(workload, name)
+        self.runner = runner
+        self.ok_codes = ok_codes
+        self.json_stdout = json_stdout
+        self.best_seconds = float("inf")
+        self.last_seconds = 0.0
+        self.peak = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.measurement.unavailable is not None
+
+    def sample(self) -> None:
+        """Run the command once more (nothing once it has failed)."""
+        if self.failed:
+            return
+        measurement = self.measurement
+        try:
+            run: Run = self.runner()
+        except (OSError, subprocess.SubprocessError) as error:
+            measurement.unavailable = f"could not run: {error}"
+            return
+        if run.returncode not in self.ok_codes:
+            measurement.unavailable = f"exit {run.returncode}: {run.stderr_tail or 'no stderr'}"
+            return
+        seconds = run.seconds
+        if self.json_stdout:
+            try:
+                report = json.loads(run.stdout.decode())
+                seconds = float(report["seconds"])
+            except (ValueError, KeyError, TypeError):
+                measurement.unavailable = f"unreadable output: {run.stdout[:200]!r}"
+                return
+            detail = {k: v for k, v in report.items() if k != "seconds"}
+            count = int(report.get("count", 0))
+        else:
+            detail = {"exit": run.returncode}
+            count = run.stdout_lines
+        measurement.runs += 1
+        self.last_seconds = seconds
+        self.peak = max(self.peak, run.peak_rss_kib)
+        if seconds < self.best_seconds:
+            self.best_seconds = seconds
+            measurement.count = count
+            measurement.detail = {**detail, "child_cpu_seconds": round(run.cpu_seconds, 3)}
+
+    def result(self) -> Measurement:
+        measurement = self.measurement
+        if not self.failed and measurement.runs:
+            measurement.seconds = self.best_seconds
+            measurement.peak_rss_mib = self.peak / 1024
+        return measurement
+
+
+def _measure_together(samplers: Sequence[_Sampler], *, repeat: bool) -> list[Measurement]:
+    """Run each command once, or best of REPEATS when ``repeat`` and its first run was fast.
+
+    The repeats go round the commands (A B C A B C …), not one command at a time, so that
+    commands compared with each other (``--jobs 1`` against the default) sample the same
+    moments of a machine whose speed drifts: on the bench VM, consecutive best-of-3 runs once
+    put the trunk's ``--jobs 1`` level with two processes, while alternating runs showed a 20 %
+    gap.
+    """
+    for sampler in samplers:
+        sampler.sample()
+    if repeat:
+        again = [s for s in samplers if not s.failed and s.last_seconds < FAST_SECONDS]
+        for _ in range(REPEATS - 1):
+            for sampler in again:
+                sampler.sample()
+    return [sampler.result() for sampler in samplers]
+
+
 def _measure(
     workload: str,
     name: str,
@@ -329,44 +407,8 @@ def _measure(
     json_stdout: bool = False,
 ) -> Measurement:
     """Run ``runner()`` once, or best of 3 when ``repeat`` and the first run was fast."""
-    measurement = Measurement(workload, name)
-    best: Run | None = None
-    best_seconds = float("inf")
-    peak = 0
-    for attempt in range(REPEATS if repeat else 1):
-        try:
-            run: Run = runner()
-        except (OSError, subprocess.SubprocessError) as error:
-            measurement.unavailable = f"could not run: {error}"
-            return measurement
-        if run.returncode not in ok_codes:
-            measurement.unavailable = f"exit {run.returncode}: {run.stderr_tail or 'no stderr'}"
-            return measurement
-        seconds = run.seconds
-        if json_stdout:
-            try:
-                report = json.loads(run.stdout.decode())
-                seconds = float(report["seconds"])
-            except (ValueError, KeyError, TypeError):
-                measurement.unavailable = f"unreadable output: {run.stdout[:200]!r}"
-                return measurement
-            detail = {k: v for k, v in report.items() if k != "seconds"}
-            count = int(report.get("count", 0))
-        else:
-            detail = {"exit": run.returncode}
-            count = run.stdout_lines
-        measurement.runs += 1
-        peak = max(peak, run.peak_rss_kib)
-        if seconds < best_seconds:
-            best, best_seconds = run, seconds
-            measurement.count = count
-            measurement.detail = {**detail, "child_cpu_seconds": round(run.cpu_seconds, 3)}
-        if attempt == 0 and seconds >= FAST_SECONDS:
-            break
-    if best is not None:
-        measurement.seconds = best_seconds
-        measurement.peak_rss_mib = peak / 1024
-    return measurement
+    sampler = _Sampler(workload, name, runner, ok_codes=ok_codes, json_stdout=json_stdout)
+    return _measure_together([sampler], repeat=repeat)[0]
 
 
 def _undiagnosed(report: Path) -> int | None:
@@ -445,26 +487,31 @@ def measure_workload(
     # The default picks a reader process for large inputs (--jobs 0); "--jobs 1" is the same
     # analysis in one process, for the comparison. Peak RSS of a two-process run is the larger
     # of the two (wait4 reports a reaped grandchild's peak when it exceeds the child's own).
-    for command, extra in (("analyze", ()), ("analyze", ("--jobs", "1")), ("messages", ())):
-        name = " ".join(["sipauth", command, "--format", "json", *extra])
-        if cli_missing is not None:
+    commands = (("analyze", ()), ("analyze", ("--jobs", "1")), ("messages", ()))
+    names = [" ".join(["sipauth", command, "--format", "json", *extra])
+             for command, extra in commands]
+    if cli_missing is not None:
+        for name in names:
             add(Measurement(workload, name, unavailable=f"not importable: {cli_missing}"))
-            continue
-        argv = [*_cli_argv(), command, str(path), "--format", "json", *extra]
+    else:
         with tempfile.TemporaryDirectory(prefix="sipauth-bench-report-") as tmp:
-            report = Path(tmp) / "report.json"
-            if command == "analyze":
-                argv += ["-o", str(report)]
-            measurement = _measure(
-                workload,
-                name,
-                lambda argv=argv: run_child(argv, discard=True),
-                repeat=True,
-                ok_codes=(0, 1),
-            )
-            if command == "analyze":
-                measurement.detail["exchanges_undiagnosed"] = _undiagnosed(report)
-        add(measurement)
+            samplers: list[_Sampler] = []
+            reports: list[Path | None] = []
+            for index, ((command, extra), name) in enumerate(zip(commands, names, strict=True)):
+                argv = [*_cli_argv(), command, str(path), "--format", "json", *extra]
+                report = Path(tmp) / f"report-{index}.json" if command == "analyze" else None
+                if report is not None:
+                    argv += ["-o", str(report)]
+                reports.append(report)
+                samplers.append(_Sampler(
+                    workload, name, lambda argv=argv: run_child(argv, discard=True),
+                    ok_codes=(0, 1),
+                ))
+            for measurement, report in zip(_measure_together(samplers, repeat=True), reports,
+                                           strict=True):
+                if report is not None:
+                    measurement.detail["exchanges_undiagnosed"] = _undiagnosed(report)
+                add(measurement)
 
     tshark, tcpdump = shutil.which("tshark"), shutil.which("tcpdump")
     if not with_tshark:
