@@ -206,4 +206,3 @@ def test_the_analysing_process_parses_what_the_reader_hands_over(
         assert handed_over == [m.source.frame for m in messages]
     else:  # a small all-SIP capture is dense: the reader parses it
         assert handed_over == []
-
