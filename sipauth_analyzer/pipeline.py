@@ -216,7 +216,7 @@ def iter_sip(
 
 
 def _parse_handed_over(
-    items: Iterator[SipMessage | CapturedMessage],
+    items: Generator[SipMessage | CapturedMessage, None, None],
     sink: NoteSink,
     parse_options: SipParseOptions | None,
 ) -> Iterator[SipMessage]:
@@ -230,8 +230,7 @@ def _parse_handed_over(
     finally:
         # Stopping early (an error, a closed generator) stops the reader process now, not
         # whenever the stream is collected.
-        if isinstance(items, Generator):
-            items.close()
+        items.close()
 
 
 def _noted_captures(

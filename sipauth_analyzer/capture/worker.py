@@ -28,7 +28,7 @@ from __future__ import annotations
 import marshal
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -178,7 +178,7 @@ def stream_from_child(
     stats: CaptureStats,
     *,
     progress: Callable[[int], None] | None = None,
-) -> Iterator[_T]:
+) -> Generator[_T, None, None]:
     """Run ``produce`` in a forked child and yield its items here, decoded, in order.
 
     Notes the child adds reach ``notes`` at the same points of the stream, progress calls reach

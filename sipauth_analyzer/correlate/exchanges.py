@@ -186,11 +186,13 @@ class Correlator:
     ``correlate-plain-exchanges-unlisted`` note says how many. A flood of requests that never
     touch authentication then costs the open tables' memory, not the capture's.
 
-    Once more than ``options.max_kept_messages`` messages are kept, nothing more is: every
-    exchange that seals from then on (or is still open at the end) is let go that way, whatever
-    it holds, and so is every message that joins nothing. A ``correlate-exchanges-undiagnosed``
-    warning says the rules saw only the exchanges that ended before that point. Memory is then
-    bounded by that budget and the open tables, however long the capture.
+    Once more than ``options.max_kept_messages`` messages are kept, no more diagnosable ones
+    are: every exchange that seals from then on (or is still open at the end) is let go that
+    way, whatever it holds (plain ones still fill their own listing cap, bounded by
+    ``max_listed_plain_exchanges``), and so is every message that joins nothing. A
+    ``correlate-exchanges-undiagnosed`` warning says the rules saw only the exchanges that ended
+    before that point. Memory is then bounded by that budget and the open tables, however long
+    the capture.
     """
 
     def __init__(
@@ -565,9 +567,9 @@ class Correlator:
 
     def _settle(self, exchange: AuthExchange) -> None:
         """``exchange`` is sealed (nothing can join it any more) or the capture ended: keep it
-        for the rules, or let it go (plain past its cap; anything once
-        the budget was reached: from then on nothing more is kept, so the rules see the
-        exchanges that ended before that point, a coherent part of the capture)."""
+        for the rules, or let it go. A plain one goes once max_listed_plain_exchanges are
+        listed, budget or not; any other goes once the budget was reached, so that the rules
+        see the exchanges that ended before that point, a coherent part of the capture."""
         retirable = self._retirable
         if retirable is not None and retirable(exchange):
             if self._plain_kept < self.options.max_listed_plain_exchanges:

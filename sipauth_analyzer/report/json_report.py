@@ -37,7 +37,7 @@ SCHEMA_VERSION = 1
 
 
 def _time(epoch: float | None) -> float | None:
-    return round(epoch, 6) if epoch is not None else None
+    return _round(epoch, 6)
 
 
 def capture_summary(stats: CaptureStats, sources: Iterable[str]) -> dict[str, Any]:
@@ -130,13 +130,13 @@ def _attempt(attempt: Transaction, run: RunReport, show_secrets: bool) -> dict[s
     return {
         "frame": source.frame,
         "file": source.file,
-        "time": round(source.time, 6),
+        "time": _time(source.time),
         "cseq": request.cseq_number,
         "transport": str(source.transport),
         "size": source.wire_size,
         "retransmission_frames": [m.source.frame for m in attempt.retransmissions],
         "responses": [
-            {"frame": r.source.frame, "time": round(r.source.time, 6), "status": r.status}
+            {"frame": r.source.frame, "time": _time(r.source.time), "status": r.status}
             for r in attempt.responses
         ],
         "final_status": final.status if final is not None else None,

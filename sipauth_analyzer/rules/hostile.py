@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from sipauth_analyzer.correlate.model import AuthExchange, Transaction
 from sipauth_analyzer.rules.base import RuleContext
 from sipauth_analyzer.rules.facts import (
-    IssuedNonce,
     algorithm_name,
     digest_challenges,
     digest_credentials,
-    nonce_index,
+    issued,
 )
 from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.sip.model import Credentials
@@ -51,7 +50,6 @@ def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
     """Failures per (client IP, server IP): credentialed requests answered with a non-stale
     401/407 or a 403, and uncredentialed requests answered 403/404 (extension probing)."""
     out: dict[tuple[str, str], list[AuthFailure]] = {}
-    nonces = nonce_index(ctx)
     for transaction in ctx.correlation.transactions:
         final = transaction.final
         if final is None:
@@ -67,7 +65,7 @@ def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
             if status != 403 and any(c.stale for c in digest_challenges(final)):
                 continue  # stale=true: the password was right (RFC 7616 §3.3)
             first = credentials[0]
-            if _misconfigured_answer(nonces, transaction, first):
+            if _misconfigured_answer(ctx, transaction, first):
                 continue
             username = first.username or ""
             response_hash = first.response or ""
@@ -95,8 +93,7 @@ def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
 
 
 def _misconfigured_answer(
-    nonces: dict[tuple[str, str], IssuedNonce], transaction: Transaction,
-    credentials: Credentials,
+    ctx: RuleContext, transaction: Transaction, credentials: Credentials
 ) -> bool:
     """Credentials whose realm or algorithm differ from the challenge they answer.
 
@@ -104,9 +101,7 @@ def _misconfigured_answer(
     algorithm of the client's own is configuration (a PBX re-registering five extensions with
     the wrong realm is not an attacker), which the 1xx rules explain.
     """
-    if credentials.nonce is None:
-        return False
-    source = nonces.get((transaction.server.ip, credentials.nonce))
+    source = issued(ctx, transaction, credentials)
     if source is None:
         return False
     challenge = source.challenge
