@@ -69,9 +69,10 @@ class _ExchangeState:
     """What correlation needs to know about an exchange while it can still be retried."""
 
     __slots__ = (
+        "dialog_keys",
         "direction",
         "exchange",
-        "keys",
+        "from_keys",
         "last_activity",
         "last_cseq",
         "last_status",
@@ -85,7 +86,11 @@ class _ExchangeState:
     ) -> None:
         self.exchange = exchange
         self.direction = direction
-        self.keys: list[tuple[dict[tuple[object, ...], _ExchangeState], tuple[object, ...]]] = []
+        # The keys under which the retry indexes (_by_dialog, _by_from, _by_nonce) may point
+        # here, one list per index: pairs of (index, key) cost 56 bytes more per key, about
+        # ten keys per exchange of an auth storm.
+        self.dialog_keys: list[tuple[object, ...]] = []
+        self.from_keys: list[tuple[object, ...]] = []
         self.nonces: list[tuple[object, ...]] = []
         self.last_activity = now
         self.last_cseq = cseq
@@ -450,9 +455,11 @@ class Correlator:
             state.last_status = None
             self._touch(state, now)
         if call_id is not None:
-            self._index(state, self._by_dialog, (direction, method, call_id, from_tag))
+            self._index(state, self._by_dialog, (direction, method, call_id, from_tag),
+                        state.dialog_keys)
         if from_tag:
-            self._index(state, self._by_from, (direction, method, from_uri, from_tag))
+            self._index(state, self._by_from, (direction, method, from_uri, from_tag),
+                        state.from_keys)
         if method == "INVITE":
             self._put_invite((source.src.ip, call_id, from_tag, cseq_number), state, now)
         return state
@@ -495,18 +502,20 @@ class Correlator:
             return
         limit = self.options.max_nonces_per_exchange
         method = state.exchange.method
+        by_nonce = self._by_nonce
+        nonces = state.nonces
         for challenge in message.challenges:
             if challenge.nonce:
                 for key in (
                     (state.direction, method, challenge.nonce, facts.call_id),
                     (state.direction, method, challenge.nonce),
                 ):
-                    self._index(state, self._by_nonce, key)
-                    state.nonces.append(key)
-                while len(state.nonces) > 2 * limit:
-                    old = state.nonces.pop(0)
-                    if self._by_nonce.get(old) is state:
-                        del self._by_nonce[old]
+                    by_nonce[key] = state
+                    nonces.append(key)
+                while len(nonces) > 2 * limit:
+                    old = nonces.pop(0)
+                    if by_nonce.get(old) is state:
+                        del by_nonce[old]
 
     # -- exchange state ----------------------------------------------------------------------
     def _touch(self, state: _ExchangeState, now: float) -> None:
@@ -514,28 +523,34 @@ class Correlator:
         if state.open:
             self._open.get(state.exchange.id, now)
 
+    @staticmethod
     def _index(
-        self,
         state: _ExchangeState,
         table: dict[tuple[object, ...], _ExchangeState],
         key: tuple[object, ...],
+        keys: list[tuple[object, ...]],
     ) -> None:
+        """Point ``table[key]`` at open ``state``; ``keys`` is the state's list for ``table``."""
         if not state.open:
             return
         if table.get(key) is not state:
             table[key] = state
-            state.keys.append((table, key))
+            keys.append(key)
 
     def _close(self, state: _ExchangeState) -> None:
         if not state.open:
             return
         state.open = False
         self._open.pop(state.exchange.id)
-        for table, key in state.keys:
-            if table.get(key) is state:
-                del table[key]
-        state.keys.clear()
-        state.nonces.clear()
+        for table, keys in (
+            (self._by_dialog, state.dialog_keys),
+            (self._by_from, state.from_keys),
+            (self._by_nonce, state.nonces),
+        ):
+            for key in keys:
+                if table.get(key) is state:
+                    del table[key]
+            keys.clear()
         if not state.live:
             self._settle(state.exchange)
 
@@ -645,13 +660,7 @@ class Correlator:
             exchange.outcome = decide_outcome(exchange, id(exchange.last) in self._cancelled)
             metrics.add(exchange)
         metrics_by_pair, overall = metrics.result(self._first_time, self._last_time)
-        # An open exchange's state and the retry indexes point at each other (state.keys), a
-        # reference cycle that would keep every message alive until a cyclic-GC pass after the
-        # result is dropped. No retry can come any more: drop the indexes, so the result is
-        # freed by reference counting (the pipeline pauses the collector, docs/performance.md).
-        for index in (self._by_nonce, self._by_dialog, self._by_from):
-            index.clear()
-        return Correlation(
+        correlation = Correlation(
             messages=self._messages,
             transactions=self._transactions,
             exchanges=self._exchanges,
@@ -666,6 +675,30 @@ class Correlator:
             undiagnosed_exchanges=self._undiagnosed,
             undiagnosed_orphans=self._dropped_orphans,
         )
+        self._forget_working_state()
+        return correlation
+
+    def _forget_working_state(self) -> None:
+        """Empty the tables that only serve correlation, once nothing can be added.
+
+        The rules run next, while the caller may still hold this correlator: the open tables,
+        retry indexes and memos (about 60 MiB on a 200,000-message auth storm, every exchange
+        of which is still open at its end) would otherwise stay alive beside the rules' own
+        indexes, at the analysis's peak. It also breaks the one reference cycle, an open
+        exchange's state and the retry indexes pointing at each other, so that a dropped
+        result is freed by reference counting (the pipeline pauses the collector, see
+        docs/performance.md). The tables' counters stay: the notes were built from them.
+        """
+        # The lists now belong to the Correlation returned.
+        self._messages, self._transactions, self._exchanges, self._orphans = [], [], [], []
+        for index in (self._by_nonce, self._by_dialog, self._by_from):
+            index.clear()
+        for table in (self._open, self._tx, self._invites):
+            table.clear()
+        self._tags.clear()
+        self._cancelled.clear()
+        self._kept_sealed.clear()
+        self._retired.clear()
 
     def _budget_place(self, note_file: str) -> str:
         if self._budget_reached is None:

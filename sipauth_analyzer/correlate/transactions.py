@@ -119,6 +119,9 @@ class TagMemo:
         self._tags: dict[str, str | None] = {}
         self.capacity = max(1, capacity)
 
+    def clear(self) -> None:
+        self._tags.clear()
+
     def tag(self, line: str) -> str | None:
         """``fast_header_param(line, "tag")``."""
         tags = self._tags
@@ -204,6 +207,10 @@ class BoundedTable(Generic[K, V]):
             self.evicted_touched = touched
             return evicted
         return None
+
+    def clear(self) -> None:
+        """Forget every entry; the counters stay."""
+        self._items.clear()
 
     def pop(self, key: K) -> V | None:
         item = self._items.pop(key, None)
