@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sipauth_analyzer.correlate import CorrelateOptions, Correlation, Correlator, Outcome, correlate
 from sipauth_analyzer.correlate.model import AuthExchange
+from sipauth_analyzer.sip.message import SipMessage
 from tests.correlate.sipfactory import Flow, digest_challenge, digest_credentials, make_message
 
 
@@ -547,38 +548,38 @@ def test_forgetting_a_long_answered_transaction_is_not_reported() -> None:
     assert [n.kind for n in result.notes] == ["correlate-transaction-table-full"]
 
 
-def _three_challenges_then(flow: Flow, echoed_nonce: str) -> None:
-    """A loop challenged with n1, n2, n3; then a request from another dialog and From URI
-    whose credentials echo ``echoed_nonce``: only a remembered nonce can link it."""
-    r1 = flow.request("REGISTER", call_id="cid-1", from_tag="t1", cseq=1, branch="z9hG4bK-a")
-    flow.response(r1, 401, challenge=digest_challenge("n1"))
-    r2 = flow.request(
+def _register(flow: Flow, cseq: int, nonce: str | None = None) -> SipMessage:
+    """A REGISTER of dialog cid-1/t1, answering ``nonce`` when given."""
+    return flow.request(
         "REGISTER",
         call_id="cid-1",
         from_tag="t1",
-        cseq=2,
-        branch="z9hG4bK-b",
-        auth=digest_credentials("n1"),
+        cseq=cseq,
+        branch=f"z9hG4bK-{cseq}",
+        auth=digest_credentials(nonce) if nonce is not None else None,
     )
-    flow.response(r2, 401, challenge=digest_challenge("n2"))
-    r3 = flow.request(
-        "REGISTER",
-        call_id="cid-1",
-        from_tag="t1",
-        cseq=3,
-        branch="z9hG4bK-c",
-        auth=digest_credentials("n2"),
-    )
-    flow.response(r3, 401, challenge=digest_challenge("n3"))
-    flow.request(
+
+
+def _stranger(flow: Flow, nonce: str) -> SipMessage:
+    """A REGISTER from another dialog and From URI answering ``nonce``: only the nonce can
+    link it to an exchange of ``_register``."""
+    return flow.request(
         "REGISTER",
         call_id="cid-9",
         from_tag="t9",
         from_uri="sip:other@example.com",
         cseq=1,
-        branch="z9hG4bK-d",
-        auth=digest_credentials(echoed_nonce),
+        branch="z9hG4bK-stranger",
+        auth=digest_credentials(nonce),
     )
+
+
+def _three_challenges_then(flow: Flow, echoed_nonce: str) -> None:
+    """A loop challenged with n1, n2, n3, then a stranger echoing ``echoed_nonce``."""
+    flow.response(_register(flow, 1), 401, challenge=digest_challenge("n1"))
+    flow.response(_register(flow, 2, "n1"), 401, challenge=digest_challenge("n2"))
+    flow.response(_register(flow, 3, "n2"), 401, challenge=digest_challenge("n3"))
+    _stranger(flow, echoed_nonce)
 
 
 def test_only_the_newest_nonces_of_an_exchange_link_a_retry() -> None:
@@ -594,26 +595,9 @@ def test_only_the_newest_nonces_of_an_exchange_link_a_retry() -> None:
 
 def test_a_closed_exchange_is_not_linked_by_the_nonce_it_issued() -> None:
     flow = Flow()
-    r1 = flow.request("REGISTER", call_id="cid-1", from_tag="t1", cseq=1, branch="z9hG4bK-a")
-    flow.response(r1, 401, challenge=digest_challenge("n1"))
-    r2 = flow.request(
-        "REGISTER",
-        call_id="cid-1",
-        from_tag="t1",
-        cseq=2,
-        branch="z9hG4bK-b",
-        auth=digest_credentials("n1"),
-    )
-    flow.response(r2, 403)
-    flow.request(
-        "REGISTER",
-        call_id="cid-9",
-        from_tag="t9",
-        from_uri="sip:other@example.com",
-        cseq=1,
-        branch="z9hG4bK-c",
-        auth=digest_credentials("n1"),
-    )
+    flow.response(_register(flow, 1), 401, challenge=digest_challenge("n1"))
+    flow.response(_register(flow, 2, "n1"), 403)
+    _stranger(flow, "n1")
     result = run(flow)
     assert [attempt_frames(e) for e in result.exchanges] == [[1, 3], [5]]
     assert [e.outcome for e in result.exchanges] == [Outcome.REJECTED, Outcome.NO_RESPONSE]
@@ -623,20 +607,12 @@ def test_retry_indexes_point_only_at_open_exchanges() -> None:
     # What bounds their memory by the open table's (a closed exchange is never linked anyway:
     # _accepts_retry checks that it is open, so only this can tell a leak).
     flow = Flow()
-    r1 = flow.request("REGISTER", call_id="cid-1", from_tag="t1", cseq=1, branch="z9hG4bK-a")
-    flow.response(r1, 401, challenge=digest_challenge("n1"))
-    r2 = flow.request(
-        "REGISTER",
-        call_id="cid-1",
-        from_tag="t1",
-        cseq=2,
-        branch="z9hG4bK-b",
-        auth=digest_credentials("n1"),
-    )
+    flow.response(_register(flow, 1), 401, challenge=digest_challenge("n1"))
+    retry = _register(flow, 2, "n1")
     correlator = Correlator(CorrelateOptions())
     for message in flow.messages:
         correlator.add(message)
     indexes = (correlator._by_dialog, correlator._by_from, correlator._by_nonce)
     assert [len(index) for index in indexes] == [1, 1, 2]
-    correlator.add(flow.response(r2, 403))
+    correlator.add(flow.response(retry, 403))
     assert [len(index) for index in indexes] == [0, 0, 0]
