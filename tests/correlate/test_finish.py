@@ -2,7 +2,7 @@
 
 The pipeline runs the rules while the correlator may still be referenced; its open tables and
 retry indexes held every open exchange, and so every message of an auth storm, a second time at
-the analysis's peak (docs/performance.md, "The correlator lets go at the end").
+the analysis's peak (docs/performance.md, "The correlator lets go when it finishes").
 """
 
 from __future__ import annotations
