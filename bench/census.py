@@ -16,13 +16,13 @@ tests/test_bench_census.py keeps it counting what it says.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.tooling import analysis_parser
 from sipauth_analyzer import pipeline
 from sipauth_analyzer.correlate.model import Correlation
 from sipauth_analyzer.correlate.transactions import BoundedTable
@@ -193,13 +193,7 @@ def analyze_with_census(sources: Sequence[str], options: AnalysisOptions) -> str
 
 
 def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.census",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("captures", nargs="+", help="capture files, read as one timeline")
-    parser.add_argument("--jobs", type=int, default=0, help="as sipauth analyze --jobs (0: auto)")
+    parser = analysis_parser("python -m bench.census", __doc__)
     args = parser.parse_args(argv)
     out(analyze_with_census(args.captures, AnalysisOptions(jobs=args.jobs)))
 

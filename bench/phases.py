@@ -1,0 +1,174 @@
+"""Where an analysis's time goes, stage by stage: ``python -m bench.phases CAPTURE...``.
+
+Runs what ``sipauth analyze --format json`` runs, in this process, and times each stage:
+
+* **reading** — everything of the streaming that is not correlation: in one process the
+  reader and the parser; with a reader process (``--jobs 2``), decoding what it sends, parsing
+  what it hands over raw, and waiting for it;
+* **correlation** — ``Correlator.add`` over every message;
+* **finish** — ``Correlator.finish`` (outcomes, metrics, letting go of its tables);
+* **rules** — ``run_rules``;
+* **the rest of analyze** — notes, verification and the wordlist audit when asked;
+* **report** — building and encoding the JSON report, into a counting sink.
+
+It also gives the CPU time of this process and of the reader process, which tells which one
+bounds the streaming. The stages are timed with ``perf_counter`` around each call, so the
+figures include no profiler overhead (add ``--profile`` for a cProfile of the whole run, which
+does). A development tool: it wraps internals, and tests/test_bench_phases.py keeps it working.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import pstats
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.tooling import analysis_parser
+from sipauth_analyzer import __version__, pipeline
+from sipauth_analyzer.correlate.exchanges import Correlator
+from sipauth_analyzer.pipeline import AnalysisOptions
+from sipauth_analyzer.report.formats import Style
+from sipauth_analyzer.report.json_report import render as render_json
+from sipauth_analyzer.report.view import build_report
+
+STAGES = ("reading", "correlation", "finish", "rules", "the rest of analyze", "report")
+
+
+class _CountingSink:
+    """A text stream that keeps only the number of characters written."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        return len(text)
+
+
+@dataclass
+class Phases:
+    """Seconds per stage of one run, and CPU seconds per process."""
+
+    seconds: dict[str, float]
+    total: float
+    cpu_here: float
+    cpu_reader: float
+    messages: int
+    report_chars: int
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(sources: Sequence[str], options: AnalysisOptions) -> Phases:
+    """One timed run of analyze and the JSON report (see the module docstring)."""
+    spent = dict.fromkeys(STAGES, 0.0)
+    counted = {"messages": 0}
+    marks: dict[str, float] = {}
+    real_add, real_finish = Correlator.add, Correlator.finish
+    names = vars(pipeline)  # pipeline.analyze calls the run_rules it imported
+    real_run_rules = names["run_rules"]
+    clock = time.perf_counter
+
+    def add(self: Correlator, message: Any) -> None:
+        start = clock()
+        real_add(self, message)
+        spent["correlation"] += clock() - start
+        counted["messages"] += 1
+
+    def finish(self: Correlator) -> Any:
+        start = marks["streamed"] = clock()
+        try:
+            return real_finish(self)
+        finally:
+            spent["finish"] = clock() - start
+
+    def run_rules(*args: Any, **kwargs: Any) -> Any:
+        start = clock()
+        try:
+            return real_run_rules(*args, **kwargs)
+        finally:
+            spent["rules"] = clock() - start
+
+    Correlator.add = add  # type: ignore[method-assign]
+    Correlator.finish = finish  # type: ignore[method-assign]
+    names["run_rules"] = run_rules
+    cpu_start, child_start, start = time.process_time(), _child_cpu(), clock()
+    try:
+        result = pipeline.analyze(list(sources), options)
+    finally:
+        Correlator.add, Correlator.finish = real_add, real_finish  # type: ignore[method-assign]
+        names["run_rules"] = real_run_rules
+    analysed = clock()
+    gc.freeze()  # as the CLI does once analyze returns (docs/performance.md)
+    try:
+        sink = _CountingSink()
+        report = build_report([(None, result)], version=__version__)
+        render_json(report, sink, Style())  # type: ignore[arg-type]  # only write() is used
+    finally:
+        gc.unfreeze()
+    end = clock()
+    spent["report"] = end - analysed
+    # The streaming ends where finish starts; what correlation did not take of it is reading.
+    streamed = marks["streamed"] - start
+    spent["reading"] = streamed - spent["correlation"]
+    spent["the rest of analyze"] = (analysed - start) - streamed - spent["finish"] - spent["rules"]
+    return Phases(
+        spent,
+        end - start,
+        time.process_time() - cpu_start,
+        _child_cpu() - child_start,
+        counted["messages"],
+        sink.chars,
+    )
+
+
+def render(phases: Phases) -> str:
+    lines = [f"{'stage':<22}{'seconds':>9}{'share':>8}{'µs/message':>12}"]
+    for stage in STAGES:
+        seconds = phases.seconds[stage]
+        share = seconds / phases.total if phases.total else 0.0
+        per_message = f"{seconds / phases.messages * 1e6:,.1f}" if phases.messages else "n/a"
+        lines.append(f"{stage:<22}{seconds:>9.3f}{share:>8.1%}{per_message:>12}")
+    lines.append(f"{'total':<22}{phases.total:>9.3f}")
+    lines.append(
+        f"CPU seconds: this process {phases.cpu_here:.2f}, reader process "
+        f"{phases.cpu_reader:.2f}; {phases.messages:,} messages correlated, "
+        f"{phases.report_chars:,} characters of JSON"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) -> None:
+    parser = analysis_parser("python -m bench.phases", __doc__)
+    parser.add_argument("--repeat", type=int, default=1, help="runs, each printed")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the N functions of most own time (cProfile; slower)",
+    )
+    args = parser.parse_args(argv)
+    options = AnalysisOptions(jobs=args.jobs)
+    for _ in range(args.repeat):
+        profile = cProfile.Profile() if args.profile else None
+        if profile is not None:
+            profile.enable()
+        phases = measure(args.captures, options)
+        if profile is not None:
+            profile.disable()
+        out(render(phases))
+        if profile is not None:
+            pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""``python -m bench.phases``: the stage timings of docs/performance.md must time what the CLI runs.
+
+No figure is asserted (timings belong to ``make bench``): these tests check that each stage was
+reached and that the report it times is the CLI's, byte for byte.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.phases import STAGES, main, measure
+from sipauth_analyzer.pipeline import AnalysisOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+BRUTE_FORCE = str(ROOT / "sample_pcaps" / "brute-force-svcrack.pcap")
+
+
+def test_every_stage_is_timed_and_the_report_is_the_clis() -> None:
+    phases = measure([BRUTE_FORCE], AnalysisOptions(jobs=1))
+    assert phases.messages == 80
+    # Each wrapped stage ran: a stage never reached would keep its initial 0.0.
+    for stage in ("reading", "correlation", "finish", "rules", "report"):
+        assert phases.seconds[stage] > 0, stage
+    assert phases.total >= sum(phases.seconds.values()) * 0.999
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sipauth_analyzer",
+            "analyze",
+            BRUTE_FORCE,
+            "--format",
+            "json",
+            "--jobs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cli.returncode == 1, cli.stderr  # svcrack's failures are errors: exit code 1
+    assert phases.report_chars == len(cli.stdout)
+
+
+def test_the_wrapped_internals_are_restored() -> None:
+    from sipauth_analyzer import pipeline
+    from sipauth_analyzer.correlate.exchanges import Correlator
+
+    before = (Correlator.add, Correlator.finish, vars(pipeline)["run_rules"])
+    lines: list[str] = []
+    main([BRUTE_FORCE, "--jobs", "1"], out=lines.append)
+    assert (Correlator.add, Correlator.finish, vars(pipeline)["run_rules"]) == before
+    (text,) = lines
+    for stage in STAGES:
+        assert f"\n{stage} " in text
+    assert "80 messages correlated" in text
