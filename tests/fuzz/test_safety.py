@@ -198,9 +198,9 @@ def _methods_used(where: str) -> set[str]:
 #: pathological inputs cannot reach them; the functions using them are tested below instead.
 GUARDED = {
     "sipauth_analyzer/sip/digest.py:_FAST_PAIR_RE": "findall runs only after _FAST_PARAMS_RE "
-    "or _FAST_CHALLENGE_RE matched the whole value (digest._fast_items)",
+    "or _FAST_CHALLENGE_RE matched the whole value (digest._escaped_fields, digest._fields)",
     "sipauth_analyzer/sip/digest.py:_PLAIN_PAIR_RE": "findall runs only after _PLAIN_PARAMS_RE "
-    "or _PLAIN_CHALLENGE_RE matched the whole value (digest._plain_fields)",
+    "or _PLAIN_CHALLENGE_RE matched the whole value (digest._plain_fields, digest._fields)",
 }
 
 
