@@ -180,7 +180,7 @@ def _fast_fields(value: str, params_only: bool) -> tuple[str, int, dict[str, str
 
 
 def _plain_fields(value: str, params_only: bool) -> tuple[str, int, dict[str, str]] | None:
-    """``_fast_fields`` for a value without a backslash (see _PLAIN_VALUE)."""
+    """``_fast_fields`` for a value without a backslash (the _PLAIN_* patterns)."""
     # Each pattern's .match() by name: tests/fuzz/test_safety.py reads how a pattern is used.
     head = _PLAIN_PARAMS_RE.match(value) if params_only else _PLAIN_CHALLENGE_RE.match(value)
     return _fields(value, head, _PLAIN_PAIR_RE, escaped=False)
