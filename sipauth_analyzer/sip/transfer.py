@@ -34,10 +34,12 @@ _HEADER_BYTES_GUESS = 400
 #:
 #: On an auth storm (every frame SIP) both processes are equally busy, the reader reading and
 #: parsing, the analysis correlating, so moving the parsing would only swap which one waits.
-#: On a trunk capture (~50 frames per SIP message, the rest RTP) the reader is the bottleneck:
-#: walking a frame costs ~0.7 µs, parsing a message ~15 µs, and the analysis mostly waits, so
-#: it parses. The crossover, from those costs and the ~45 µs the analysis spends per message,
-#: is near 16 frames per message.
+#: On a trunk capture (~50 frames per SIP message, the rest RTP) parsing in the reader costs it
+#: more than it saves the analysis. Measured with bench.phases on the 1 M-packet bench trunk
+#: (2026-12-07, four interleaved rounds): parsing and encoding there added ≈ 41 µs per message
+#: to the reader's CPU (1.24 → 2.04 s) and took ≈ 32 µs off the analysis's (2.06 → 1.43 s), so
+#: the reader became the bottleneck (2.72 s end to end, against 2.30 s); a threshold of 64,
+#: above the trunk's gap, gave 2.59 s. 16 sits well below a trunk's gap and well above a flood's.
 PARSE_IN_READER_MAX_GAP = 16.0
 # Frames between messages are averaged over about this many messages.
 _GAP_WINDOW = 32
