@@ -75,7 +75,7 @@ def nonce_index(ctx: RuleContext) -> dict[tuple[str, str], IssuedNonce]:
         response = challenge_response(transaction)
         if response is None:
             continue
-        server_ip = transaction.request.source.dst.ip
+        server_ip = transaction.server.ip
         for challenge in response.challenges:
             if challenge.nonce is None:
                 continue

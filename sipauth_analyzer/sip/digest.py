@@ -183,28 +183,35 @@ def _plain_fields(value: str, params_only: bool) -> tuple[str, int, dict[str, st
     """``_fast_fields`` for a value without a backslash (the _PLAIN_* patterns)."""
     # Each pattern's .match() by name: tests/fuzz/test_safety.py reads how a pattern is used.
     head = _PLAIN_PARAMS_RE.match(value) if params_only else _PLAIN_CHALLENGE_RE.match(value)
-    return _fields(value, head, _PLAIN_PAIR_RE, escaped=False)
+    return _fields(value, head, _PLAIN_PAIR_RE, params_only=params_only, escaped=False)
 
 
 def _escaped_fields(value: str, params_only: bool) -> tuple[str, int, dict[str, str]] | None:
     """``_fast_fields`` for any value, quoted-pairs included (RFC 7230 §3.2.6)."""
     head = _FAST_PARAMS_RE.match(value) if params_only else _FAST_CHALLENGE_RE.match(value)
-    return _fields(value, head, _FAST_PAIR_RE, escaped=True)
+    return _fields(value, head, _FAST_PAIR_RE, params_only=params_only, escaped=True)
 
 
 def _fields(
-    value: str, head: re.Match[str] | None, pairs_re: re.Pattern[str], *, escaped: bool
+    value: str,
+    head: re.Match[str] | None,
+    pairs_re: re.Pattern[str],
+    *,
+    params_only: bool,
+    escaped: bool,
 ) -> tuple[str, int, dict[str, str]] | None:
     """What a fast path's full ``head`` match accepted: (scheme, its start, fields) or None.
 
-    ``head`` has the parameters as its last group, after the scheme's group when it matched a
-    challenge (the params-only patterns have no scheme).
+    ``head`` is a challenge pattern's match (groups: scheme, parameters) or, ``params_only``,
+    a params-only pattern's (group: parameters).
     """
     if head is None:
         return None
-    params_start = head.start(head.lastindex or 0)
     scheme, scheme_start = "", 0
-    if head.lastindex == 2:
+    if params_only:
+        params_start = head.start(1)
+    else:
+        params_start = head.start(2)
         scheme, scheme_start = head.group(1), head.start(1)
         # RFC 7235 §2.1: a token68 (``Basic QWxh...==``) may stand where the params would.
         token68 = _TOKEN68_RE.match(value, params_start)
