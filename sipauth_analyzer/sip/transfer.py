@@ -6,9 +6,14 @@ parsed there or still raw (see :class:`ParseSplit`: whichever process has time t
 it). Lazily parsed parts (digest challenges and credentials) are not sent: they are still
 parsed on first use, here.
 
-The decoder shares equal short header values between messages, as the parser does (a response
-repeats its request's Via, From, To, Call-ID and CSeq), so a message costs the analysis the
-same memory however it was read.
+Equal header values stay one string without any work here: the reader's parser shares them
+(a response repeats its request's Via, From, To, Call-ID and CSeq), and ``marshal`` writes an
+object referenced twice in a batch once and loads it as one object. Only a value repeated in
+different batches (1,024 messages each) arrives as one string per batch. Measured on 100 k
+messages of the bench auth storm: 208,986 distinct header strings decoded as they come,
+204,984 when the decoder also looked every value up in a table of its own, as it used to; that
+lookup cost the analysing process ≈ 3 µs per message (0.59-0.78 s against 0.37-0.50 s per
+100 k, ten interleaved rounds), the busier of the two processes on a storm.
 """
 
 from __future__ import annotations
@@ -94,29 +99,13 @@ class SipDecoder:
     """The inverse of :func:`encode_item` for one analysis (one parse profile): a parsed
     message, or a captured one still to parse."""
 
-    __slots__ = (
-        "captured", "layout_limit", "profile_kept", "share_limit", "share_max_chars", "shared"
-    )
+    __slots__ = ("captured", "layout_limit", "profile_kept")
 
     def __init__(self, options: SipParseOptions | None, endpoint_limit: int) -> None:
         opts = options or DEFAULT_OPTIONS
         self.captured = CapturedDecoder(endpoint_limit)
         self.profile_kept = opts.keep_headers
-        self.shared: dict[str, str] = {}
-        self.share_limit = opts.shared_values
-        self.share_max_chars = opts.shared_value_max_chars
         self.layout_limit = opts.shared_layouts
-
-    def _share(self, values: tuple[str, ...]) -> tuple[str, ...]:
-        shared = self.shared
-        # Cleared before the message rather than before each new value: the table may then
-        # outgrow share_limit by one message's values at most.
-        if len(shared) >= self.share_limit:
-            shared.clear()
-        max_chars = self.share_max_chars
-        keep = shared.setdefault
-        return tuple([keep(value, value) if len(value) <= max_chars else value
-                      for value in values])
 
     def __call__(self, item: tuple[Any, ...]) -> SipMessage | CapturedMessage:
         if item[0] == _RAW:
@@ -138,7 +127,7 @@ class SipDecoder:
             status,
             reason,
             header_layout(names, self.layout_limit),
-            self._share(values),
+            values,
             body,
             [ParseProblem(kind, detail) for kind, detail in problems] or None,
             kept,

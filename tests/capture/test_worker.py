@@ -206,3 +206,25 @@ def test_the_analysing_process_parses_what_the_reader_hands_over(
         assert handed_over == [m.source.frame for m in messages]
     else:  # a small all-SIP capture is dense: the reader parses it
         assert handed_over == []
+
+
+def _distinct_objects_per_value(messages: list[SipMessage]) -> dict[str, int]:
+    objects: dict[str, set[int]] = {}
+    for message in messages:
+        for value in message.values:
+            objects.setdefault(value, set()).add(id(value))
+    return {value: len(ids) for value, ids in objects.items() if len(ids) > 1}
+
+
+@pytest.mark.parametrize("name", ["register-407.pcap", "brute-force-svcrack.pcap"])
+def test_equal_header_values_arrive_as_one_string(name: str) -> None:
+    """What the decoder no longer does itself (sip/transfer.py): the reader's parser shares
+    equal values and marshal keeps them one object within a batch, as one process does."""
+    sources = [str(SAMPLE_PCAPS_DIR / name)]
+    here = _read(1, sources, parse_options=ANALYSIS_PARSE_OPTIONS)[0]
+    there = _read(2, sources, parse_options=ANALYSIS_PARSE_OPTIONS)[0]
+    assert len(there) == len(here) > 1
+    repeated = sum(len(m.values) for m in there) - len({v for m in there for v in m.values})
+    assert repeated > len(there)  # the capture does repeat values (Call-ID, From, CSeq...)
+    assert _distinct_objects_per_value(here) == {}
+    assert _distinct_objects_per_value(there) == {}
