@@ -7,13 +7,14 @@ it). Lazily parsed parts (digest challenges and credentials) are not sent: they 
 parsed on first use, here.
 
 Equal header values stay one string without any work here: the reader's parser shares them
-(a response repeats its request's Via, From, To, Call-ID and CSeq), and ``marshal`` writes an
-object referenced twice in a batch once and loads it as one object. Only a value repeated in
-different batches (1,024 messages each) arrives as one string per batch. Measured on 100 k
-messages of the bench auth storm: 208,986 distinct header strings decoded as they come,
-204,984 when the decoder also looked every value up in a table of its own, as it used to; that
-lookup cost the analysing process ≈ 3 µs per message (0.59-0.78 s against 0.37-0.50 s per
-100 k, ten interleaved rounds), the busier of the two processes on a storm.
+(a response repeats its request's Via, From, To, Call-ID and CSeq), and the pipe's encoding
+(capture/worker.py) writes an object referenced twice in a batch once and loads it as one
+object. Only a value repeated in different batches (1,024 messages each) arrives as one string
+per batch. Measured on 100 k messages of the bench auth storm: 208,986 distinct header strings
+decoded as they come, 204,984 when the decoder also looked every value up in a table of its
+own, as it used to; that lookup cost the analysing process ≈ 3 µs per message (0.59-0.78 s
+against 0.37-0.50 s per 100 k, ten interleaved rounds), and on a storm that process is the
+busier of the two.
 """
 
 from __future__ import annotations
