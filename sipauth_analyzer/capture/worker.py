@@ -164,7 +164,13 @@ def deepen_pipe(fd: int, size: int = PIPE_BUFFER_BYTES) -> int | None:
 
 
 def _run_in_child(produce: Producer[_T], encode: Encoder[_T], connection: Connection,
-                  with_progress: bool) -> None:
+                  with_progress: bool, parent_end: Connection | None = None) -> None:
+    # The fork copied the parent's reading end of the pipe. Left open here, it would keep the
+    # pipe readable after the parent dies (SIGKILL, the OOM killer, a CI timeout): the next
+    # send would block forever on a full pipe instead of failing with BrokenPipeError, and the
+    # child would linger, holding its memory, until someone killed it.
+    if parent_end is not None:
+        parent_end.close()
     outbox = _Outbox(connection)
     try:
         stats = CaptureStats()
@@ -183,6 +189,9 @@ def _run_in_child(produce: Producer[_T], encode: Encoder[_T], connection: Connec
         pass  # the parent is stopping (Ctrl-C reaches the whole process group) or is gone
     except CaptureError as error:
         _send_error(outbox, "capture", str(error))
+    except MemoryError:
+        outbox.items = []  # what was waiting to be sent, to make room for saying why
+        _send_error(outbox, "memory", "the reader process ran out of memory")
     except BaseException as error:  # a bug in the child: the parent reports it like one
         _send_error(outbox, "internal", f"{type(error).__name__}: {error}")
     finally:
@@ -218,7 +227,7 @@ def stream_from_child(
     deepen_pipe(sender.fileno())
     child = context.Process(
         target=_run_in_child,
-        args=(produce, encode, sender, progress is not None),
+        args=(produce, encode, sender, progress is not None, receiver),
         name="sipauth-reader",
         daemon=True,
     )
@@ -252,6 +261,8 @@ def stream_from_child(
                     _, kind, text = item
                     if kind == "capture":
                         raise CaptureError(text)
+                    if kind == "memory":
+                        raise MemoryError(text)
                     raise RuntimeError(f"the reader process failed: {text}")
     finally:
         receiver.close()

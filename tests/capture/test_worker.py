@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import gzip
 import multiprocessing
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -228,3 +231,76 @@ def test_equal_header_values_arrive_as_one_string(name: str) -> None:
     assert repeated > len(there)  # the capture does repeat values (Call-ID, From, CSeq...)
     assert _distinct_objects_per_value(here) == {}
     assert _distinct_objects_per_value(there) == {}
+
+
+def test_a_reader_process_out_of_memory_is_a_memory_error_here(monkeypatch) -> None:
+    def exhausted(*_args: object) -> Iterator[object]:
+        yield from ()
+        raise MemoryError
+
+    monkeypatch.setattr(pipeline, "stream_from_child", _with_producer(exhausted))
+    with pytest.raises(MemoryError, match="reader process ran out of memory"):
+        list(iter_sip([str(CAPTURES_DIR / "link_ethernet.pcap")], CaptureOptions(),
+                      NoteSink(), CaptureStats(), jobs=2))
+
+
+def _with_producer(produce: Callable[..., Iterator[object]]) -> Callable[..., object]:
+    """stream_from_child, with ``produce`` run in the child instead of the pipeline's."""
+    real = worker.stream_from_child
+
+    def stream(_produce: object, encode: Any, decode: Any, notes: NoteSink,
+               stats: CaptureStats, **kwargs: Any) -> object:
+        return real(produce, encode, decode, notes, stats, **kwargs)
+
+    return stream
+
+
+# The parent, killed outright once the reader is well ahead of it: its pid, then SIGKILL.
+_KILLED_PARENT = """
+import multiprocessing, os, signal, sys
+from sipauth_analyzer.capture.model import CaptureOptions, CaptureStats
+from sipauth_analyzer.pipeline import iter_sip
+from sipauth_analyzer.primitives import NoteSink
+stream = iter_sip([sys.argv[1]], CaptureOptions(), NoteSink(), CaptureStats(), jobs=2)
+next(stream)
+(reader,) = multiprocessing.active_children()
+print(reader.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a reparented child may stay one where nothing reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_the_reader_process_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """SIGKILL (the OOM killer, a CI timeout) gives the parent no chance to stop its reader.
+    The reader must then fail on its next send instead of blocking forever on a full pipe
+    whose only reading end it holds itself."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bench.generate import StormParams, generate_storm
+
+    # Far more than the pipe holds (1 MiB), so the reader is blocked sending when the parent dies.
+    capture = generate_storm(StormParams(messages=20_000), tmp_path).path
+    parent = subprocess.run([sys.executable, "-c", _KILLED_PARENT, str(capture)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert parent.returncode == -signal.SIGKILL, parent.stderr
+    reader = int(parent.stdout.split()[0])
+    try:
+        deadline = time.monotonic() + 30
+        while _running(reader) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(reader), "the orphaned reader process is still running"
+    finally:
+        if _running(reader):
+            os.kill(reader, signal.SIGKILL)
