@@ -78,6 +78,10 @@ def is_auth_failure(exchange: AuthExchange) -> bool:
     return exchange.challenged or any(_carries_credentials(a) for a in exchange.attempts)
 
 
+#: Nonces a NonceLifetimes remembers (see there; CorrelateOptions.max_tracked_nonces).
+MAX_TRACKED_NONCES = 100_000
+
+
 class NonceLifetimes:
     """Observed nonce lifetimes — the one definition metrics and rules (SA201) share.
 
@@ -88,18 +92,42 @@ class NonceLifetimes:
     lifetime (Kamailio ``nonce_expire``, AudioCodes NonceExpiry). Only a 2xx proves the nonce
     was still accepted; a 403 or a new 401 may be the very rejection of a stale nonce.
     Measured from the issuing challenge, like the retry delays the rules compare it with.
+
+    At most ``capacity`` nonces are remembered: an auth storm issues a nonce per challenge,
+    none of which is ever accepted, and remembering each (≈ 200 bytes with its string) grew a
+    1 M-message storm's memory by 70 MiB even with every message let go. Past it, the older
+    half of the nonces no 2xx accepted is forgotten (in one pass, so each costs O(1)
+    amortised). A forgotten nonce used again is timed from that later sight, which keeps the
+    lifetime a lower bound.
     """
 
-    __slots__ = ("_first_seen", "_last_accepted")
+    __slots__ = ("_first_seen", "_last_accepted", "capacity")
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = MAX_TRACKED_NONCES) -> None:
         self._first_seen: dict[tuple[str, str], float] = {}
         self._last_accepted: dict[tuple[str, str], float] = {}
+        self.capacity = max(2, capacity)
 
     def _seen(self, key: tuple[str, str], time: float) -> None:
         first = self._first_seen.get(key)
-        if first is None or time < first:
+        if first is None:
+            if len(self._first_seen) >= self.capacity:
+                self._forget_oldest()
             self._first_seen[key] = time
+        elif time < first:
+            self._first_seen[key] = time
+
+    def _forget_oldest(self) -> None:
+        """Forget the older half (in order of first sight) of the nonces never accepted."""
+        accepted = self._last_accepted
+        to_drop = len(self._first_seen) // 2
+        remembered: dict[tuple[str, str], float] = {}
+        for key, time in self._first_seen.items():
+            if to_drop and key not in accepted:
+                to_drop -= 1
+                continue
+            remembered[key] = time
+        self._first_seen = remembered
 
     def add(self, transaction: Transaction) -> None:
         """Record the nonces ``transaction`` issues (in a 401/407) or uses (in credentials)."""
@@ -231,16 +259,17 @@ class MetricsBuilder:
     whose summaries (median, p95, max) do not depend on order.
     """
 
-    __slots__ = ("_by_pair", "_nonces")
+    __slots__ = ("_by_pair", "_nonces", "nonce_capacity")
 
-    def __init__(self) -> None:
+    def __init__(self, nonce_capacity: int = MAX_TRACKED_NONCES) -> None:
         self._by_pair: dict[PeerPair, Metrics] = {}
         self._nonces: dict[PeerPair, NonceLifetimes] = {}
+        self.nonce_capacity = nonce_capacity
 
     def register(self, pair: PeerPair) -> None:
         if pair not in self._by_pair:
             self._by_pair[pair] = Metrics()
-            self._nonces[pair] = NonceLifetimes()
+            self._nonces[pair] = NonceLifetimes(self.nonce_capacity)
 
     def add(self, exchange: AuthExchange) -> UnlistedCounts:
         """Count ``exchange`` (its outcome must be set); what it added to the counters that a

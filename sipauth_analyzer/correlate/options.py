@@ -63,6 +63,11 @@ class CorrelateOptions:
     ``max_memoized_tag_lines``: distinct From / To header lines whose ``tag`` parameter is
     remembered (see ``transactions.TagMemo``); when full the memo starts over. Only speed
     depends on it, never a result.
+
+    ``max_tracked_nonces``: nonces per peer pair whose first sight the nonce-lifetime metric
+    remembers (see ``metrics.NonceLifetimes``); past it the older half of those never accepted
+    is forgotten, which can only shorten a lifetime measured on a nonce reused after that many
+    others (it stays a lower bound).
     """
 
     max_transactions: int = 50_000
@@ -73,3 +78,4 @@ class CorrelateOptions:
     max_listed_plain_exchanges: int = 10_000
     max_kept_messages: int = 500_000
     max_memoized_tag_lines: int = 4096
+    max_tracked_nonces: int = 100_000

@@ -181,3 +181,33 @@ def test_a_rejected_nonce_has_no_lifetime() -> None:
     overall = correlate(flow.messages, CorrelateOptions()).overall
     assert overall.failed == 1
     assert overall.nonce_lifetime_s is None
+
+
+def test_nonce_lifetimes_remember_a_bounded_number_of_nonces() -> None:
+    """A storm's nonces are never accepted: past the capacity the older half of them goes, an
+    accepted nonce never does, and one forgotten then used again is timed from that use."""
+    from sipauth_analyzer.correlate.metrics import NonceLifetimes
+
+    flow = Flow()
+    accepted = flow.request("REGISTER", call_id="ok", branch="z9hG4bK-ok", at=0.0,
+                            auth=digest_credentials("kept"))
+    flow.response(accepted, 200, at=0.1)
+    lifetimes = NonceLifetimes(capacity=4)
+    lifetimes.add(correlate(flow.messages).transactions[0])
+    for index in range(10):
+        guess = Flow()
+        request = guess.request("REGISTER", call_id=f"g{index}", branch=f"z9hG4bK-g{index}",
+                                at=1.0 + index)
+        guess.response(request, 401, challenge=digest_challenge(f"n{index}"), at=1.0 + index)
+        lifetimes.add(correlate(guess.messages).transactions[0])
+        assert len(lifetimes._first_seen) <= 4
+    assert ("10.0.0.2", "kept") in lifetimes._first_seen
+    assert ("10.0.0.2", "n9") in lifetimes._first_seen
+    assert ("10.0.0.2", "n0") not in lifetimes._first_seen
+    # n0, forgotten, accepted at t=100: its lifetime counts from that use (a lower bound).
+    late = Flow()
+    reuse = late.request("REGISTER", call_id="late", branch="z9hG4bK-late", at=100.0,
+                         auth=digest_credentials("n0"))
+    late.response(reuse, 200, at=100.1)
+    lifetimes.add(correlate(late.messages).transactions[0])
+    assert lifetimes.longest_by_server() == {"10.0.0.2": 0.0}
