@@ -30,6 +30,7 @@ from sipauth_analyzer.config import (
     ConfigError,
     check_selectors,
     load_config,
+    parse_memory_option,
 )
 from sipauth_analyzer.pipeline import (
     AnalysisOptions,
@@ -351,6 +352,11 @@ def _load_config(config_path: str | None) -> Config:
               help="Message budget (default 500000, about 1 GiB; config key max-kept-messages): "
               "past it, exchanges are counted but no longer diagnosed. Raise it when the "
               "report says it was reached and the machine has the memory.")
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="Memory the analysis may use, e.g. 512M or 2G (config key max-memory). "
+              "Default auto: the container's cgroup limit, the memory available and ulimit -v. "
+              "Near it, exchanges are counted but no longer diagnosed, instead of the run being "
+              "killed. off: no limit.")
 @click.option("--no-ladders", is_flag=True, help="Do not draw call-flow ladders in the report.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
@@ -380,6 +386,7 @@ def analyze_command(  # click passes every option by keyword
     ask_password: bool,
     wordlist: str | None,
     max_kept_messages: int | None,
+    max_memory: str | None,
     engine: str,
     tls_keylog: str | None,
     decode_as: Sequence[str],
@@ -425,6 +432,12 @@ def analyze_command(  # click passes every option by keyword
         )
     except (ReportInputError, CredentialsError) as exc:
         raise UserError(str(exc)) from None
+    memory_limit = config.max_memory
+    if max_memory is not None:
+        try:
+            memory_limit = parse_memory_option(max_memory)
+        except ConfigError as exc:
+            raise UserError(f"--max-memory: {exc}") from None
     correlate = config.correlate
     if max_kept_messages is not None:
         correlate = dataclasses.replace(correlate, max_kept_messages=max_kept_messages)
@@ -442,6 +455,7 @@ def analyze_command(  # click passes every option by keyword
         credentials=known_credentials,
         wordlist=wordlist,
         verify=config.verify,
+        max_memory=memory_limit,
     )
     stderr = sys.stderr
     results = _run(
@@ -662,6 +676,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(ExitStatus.OK if exc.exit_code == 0 else ExitStatus.ERROR)
     except (CaptureError, UserError, CredentialsError, WordlistError) as exc:
         click.echo(f"sipauth: error: {exc}", err=True)
+        sys.exit(ExitStatus.ERROR)
+    except MemoryError as exc:
+        # The stack that held the analysis is gone by now, so there is memory to say so.
+        detail = f" ({exc})" if str(exc) else ""
+        click.echo(
+            f"sipauth: error: out of memory{detail}; the memory budget did not see the limit "
+            "coming: set it with --max-memory (e.g. half the memory the run may use) or "
+            "--max-kept-messages",
+            err=True,
+        )
         sys.exit(ExitStatus.ERROR)
     except BrokenPipeError:
         # The reader of our output went away (`| head`): not an error of ours.

@@ -31,6 +31,7 @@ from typing import Any
 
 from sipauth_analyzer.capture.model import CaptureOptions
 from sipauth_analyzer.correlate.options import CorrelateOptions
+from sipauth_analyzer.memory import MIB, parse_size
 from sipauth_analyzer.rules.base import RuleOptions
 from sipauth_analyzer.rules.registry import ALL_RULES
 from sipauth_analyzer.verify.model import VerifyOptions
@@ -38,6 +39,7 @@ from sipauth_analyzer.verify.model import VerifyOptions
 CONFIG_FILE = "sipauth.toml"
 PYPROJECT = "pyproject.toml"
 FAIL_ON_CHOICES = ("error", "warning", "info", "never")
+MIN_MEMORY_LIMIT = 64 * MIB
 MAX_SEARCH_DEPTH = 64  # directories walked upwards at most (a loop guard, not a real limit)
 
 _OPTION_CLASSES: tuple[type[Any], ...] = (
@@ -65,6 +67,29 @@ class Config:
     ignore: tuple[str, ...] = ()
     fail_on: str | None = None  # None: not set in the file
     peers: Mapping[str, str] = field(default_factory=dict)
+    # max-memory: None (not set, or "auto": detect the limit), 0 ("off"), or bytes.
+    max_memory: int | None = None
+
+
+def parse_memory_option(value: object) -> int | None:
+    """``max-memory`` / ``--max-memory``: "auto" (None: detect the limit), "off" (0), or a
+    size such as "512M" or "2G" (bytes; at least 64 MiB, below which no analysis fits)."""
+    if not isinstance(value, str):
+        raise ConfigError('must be "auto", "off" or a size such as "512M" or "2G"')
+    text = value.strip().lower()
+    if text == "auto":
+        return None
+    if text in ("off", "0"):
+        return 0
+    try:
+        size = parse_size(text)
+    except ValueError:
+        raise ConfigError(
+            f'{value!r} is not "auto", "off" or a size such as "512M" or "2G"'
+        ) from None
+    if size < MIN_MEMORY_LIMIT:
+        raise ConfigError(f"{value!r} is less than the 64M an analysis needs to start")
+    return size
 
 
 def option_fields() -> dict[str, type[Any]]:
@@ -148,6 +173,7 @@ def _parse(path: Path, where: str, table: dict[str, Any]) -> Config:
     ignore: tuple[str, ...] = ()
     fail_on: str | None = None
     peers: dict[str, str] = {}
+    max_memory: int | None = None
     for raw_key, value in table.items():
         key = _key(raw_key)
         label = f"{path}: {where} {raw_key}"
@@ -164,6 +190,11 @@ def _parse(path: Path, where: str, table: dict[str, Any]) -> Config:
             fail_on = value
         elif key == "peers":
             peers = _peers(label, value)
+        elif key == "max_memory":
+            try:
+                max_memory = parse_memory_option(value)
+            except ConfigError as exc:
+                raise ConfigError(f"{label}: {exc}") from None
         elif key in owners:
             cls = owners[key]
             overrides[cls][key] = _typed(label, value, _default(cls, key))
@@ -189,6 +220,7 @@ def _parse(path: Path, where: str, table: dict[str, Any]) -> Config:
         ignore=ignore,
         fail_on=fail_on,
         peers=peers,
+        max_memory=max_memory,
     )
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from sipauth_analyzer.capture.model import CapturedMessage
 from sipauth_analyzer.correlate.metrics import MetricsBuilder
 from sipauth_analyzer.correlate.model import (
     NO_COUNTS,
@@ -79,6 +80,7 @@ class _ExchangeState:
         "live",
         "nonces",
         "open",
+        "settled",
     )
 
     def __init__(
@@ -96,6 +98,9 @@ class _ExchangeState:
         self.last_cseq = cseq
         self.last_status: int | None = None  # first final status of the last attempt
         self.open = True
+        # Kept for the rules or let go: settled once, when it is closed and no table entry
+        # leads here any more, or earlier when memory runs short (Correlator.reach_budget, shed).
+        self.settled = False
         # Entries of the transaction and INVITE tables that lead here: while any is left a
         # message (response, retransmission, ACK, CANCEL) can still join the exchange.
         self.live = 0
@@ -215,6 +220,13 @@ class Correlator:
         self._dropped_orphans = 0
         # (file, frame) of the first message past max_kept_messages, for the notes.
         self._budget_reached: tuple[str, int] | None = None
+        # Messages held past which nothing more is kept: max_kept_messages, or -1 once
+        # reach_budget() asked before any message came.
+        self._kept_limit = options.max_kept_messages
+        # What was reached, and what to do about it, when not max_kept_messages (reach_budget).
+        self._budget_reason: str | None = None
+        self._budget_advice = ""
+        self._last_source: CapturedMessage | None = None
         # Ids of exchanges kept when they sealed; those never sealed are settled in finish().
         self._kept_sealed: set[int] = set()
         self._unlisted = UnlistedExchanges()
@@ -222,7 +234,7 @@ class Correlator:
         # below until the next _compact (alive until then, so no id is reused meanwhile).
         self._retired: set[int] = set()
         self._exchange_count = 0
-        self._metrics = MetricsBuilder()
+        self._metrics = MetricsBuilder(options.max_tracked_nonces)
         self._messages: list[SipMessage] = []
         self._transactions: list[Transaction] = []
         self._exchanges: list[AuthExchange] = []
@@ -255,6 +267,7 @@ class Correlator:
         now = source.time
         self._messages.append(message)
         self._added += 1
+        self._last_source = source
         if self._budget_reached is None and self._over_budget():
             self._budget_reached = (source.file, source.frame)
         if self._first_time is None or now < self._first_time:
@@ -552,7 +565,7 @@ class Correlator:
                     del table[key]
             keys.clear()
         if not state.live:
-            self._settle(state.exchange)
+            self._settle_state(state)
 
     def _release(self, state: _ExchangeState | None) -> None:
         """A table entry leading to ``state`` is gone."""
@@ -560,10 +573,99 @@ class Correlator:
             return
         state.live -= 1
         if not state.live and not state.open:
+            self._settle_state(state)
+
+    def _settle_state(self, state: _ExchangeState) -> None:
+        if not state.settled:
+            state.settled = True
             self._settle(state.exchange)
 
     def _over_budget(self) -> bool:
-        return self._added - self._retired_messages > self.options.max_kept_messages
+        return self._added - self._retired_messages > self._kept_limit
+
+    # -- memory pressure (pipeline.MemoryGuard) ----------------------------------------------
+    @property
+    def held_messages(self) -> int:
+        """Messages added and not let go: kept for the rules, or held by open exchanges and
+        transactions. What an analysis's memory grows with."""
+        return self._added - self._retired_messages
+
+    @property
+    def budget_reached(self) -> bool:
+        return self._budget_reached is not None
+
+    def reach_budget(self, reason: str, advice: str) -> None:
+        """Keep nothing more for the rules from the last message added on, as if
+        ``max_kept_messages`` had been reached there, because of ``reason`` (memory runs
+        short). ``advice`` ends the notes: what the user can do about it.
+
+        Every exchange open now is closed early and kept for the rules. On an auth storm
+        nearly every exchange is open, waiting ``exchange_idle_timeout`` for a retry that
+        never comes, and each would otherwise end after this point and go undiagnosed: the
+        rules would see nothing. A retry of one after this point starts a new exchange.
+        Nothing happens when the budget was reached already.
+        """
+        if self._budget_reached is not None:
+            return
+        self._budget_reason = reason
+        self._budget_advice = advice
+        for state in self._open.values():
+            self._close_early(state, "correlate-exchanges-closed-early")
+        if self._last_source is None:
+            self._kept_limit = -1  # reached with the first message
+        else:
+            self._budget_reached = (self._last_source.file, self._last_source.frame)
+
+    def shed(self, max_held: int) -> int:
+        """Past the budget, close the open exchanges idle longest and let them go, until at most
+        ``max_held`` messages are held or none is open; returns how many were closed.
+
+        After the budget is reached exchanges are let go when they end, but an auth storm's
+        stay open for ``exchange_idle_timeout`` in case a retry comes, so without this the
+        open ones alone could outgrow the memory. What shedding costs: a retry or late
+        response of a shed exchange starts a new exchange or is dropped as an orphan; the
+        metrics count it either way. Before the budget is reached it does nothing (closing
+        would keep them, freeing nothing).
+        """
+        if self._budget_reached is None:
+            return 0
+        closed = 0
+        while self._added - self._retired_messages > max_held:
+            state = self._open.oldest()
+            if state is None:
+                break
+            self._close_early(state, "correlate-exchanges-shed")
+            closed += 1
+        return closed
+
+    def _close_early(self, state: _ExchangeState, kind: str) -> None:
+        """Close ``state`` before it idles out and settle it now: kept before the budget is
+        reached, let go after (its transaction entries are forgotten, so that nothing joins an
+        exchange let go)."""
+        self._tally(kind, state.exchange.last.request)
+        self._close(state)
+        if state.settled:
+            return
+        if self._budget_reached is not None:
+            self._forget_entries(state)
+        self._settle_state(state)
+
+    def _forget_entries(self, state: _ExchangeState) -> None:
+        """Drop the transaction and INVITE table entries that lead to ``state``'s exchange."""
+        exchange = state.exchange
+        for transaction in (*exchange.attempts, *exchange.cancels):
+            request = transaction.request
+            facts = _Facts(request, self._tags)
+            source = request.source
+            if facts.branch_key is not None:
+                key = (facts.branch_key, request.method or "", source.src.ip, source.dst.ip)
+                entry = self._tx.peek(key)
+                if entry is not None and entry.tx is transaction:
+                    self._tx.pop(key)
+            if request.method == "INVITE":
+                invite_key = (source.src.ip, facts.call_id, facts.from_tag, facts.cseq_number)
+                if self._invites.peek(invite_key) is state:
+                    self._invites.pop(invite_key)
 
     def _orphan(self, message: SipMessage) -> None:
         if self._budget_reached is not None:
@@ -674,6 +776,7 @@ class Correlator:
             unlisted=self._unlisted,
             undiagnosed_exchanges=self._undiagnosed,
             undiagnosed_orphans=self._dropped_orphans,
+            budget_reason=self._budget_reason if self._budget_reached is not None else None,
         )
         self._forget_working_state()
         return correlation
@@ -708,6 +811,12 @@ class Correlator:
 
     def _notes(self) -> list[Note]:
         options = self.options
+        budget = self._budget_reason or f"max_kept_messages={options.max_kept_messages}"
+        advice = self._budget_advice or (
+            "raise it (--max-kept-messages, or max-kept-messages in sipauth.toml) if the machine "
+            "has the memory (each message costs 1.5-2 KB), or cut the capture (editcap -A/-B) "
+            "around the time to diagnose"
+        )
         explain = {
             "correlate-branch-reused": (
                 "{n} request(s) reused the Via branch of an earlier, different request; RFC 3261 "
@@ -741,19 +850,30 @@ class Correlator:
                 NoteLevel.INFO,
             ),
             "correlate-exchanges-undiagnosed": (
-                f"max_kept_messages={options.max_kept_messages} was reached at {{reached}}: "
+                f"{budget} was reached at {{reached}}: "
                 "{n} exchange(s) that ended after that, or were still open at the end, count in "
                 "the metrics, the verdict and filtered views, but the rules did not see them, so "
-                "findings cover the exchanges that ended before that point only; raise it "
-                "(--max-kept-messages, or max-kept-messages in sipauth.toml) if the machine has "
-                "the memory (each message costs 1.5-2 KB), or cut the capture (editcap -A/-B) "
-                "around the time to diagnose",
+                "findings cover the exchanges that ended before that point only; "
+                + advice,
                 NoteLevel.WARNING,
             ),
             "correlate-orphans-undiagnosed": (
-                f"max_kept_messages={options.max_kept_messages} was reached at {{reached}}: "
+                f"{budget} was reached at {{reached}}: "
                 "{n} message(s) that joined nothing (responses to no request, ACKs or CANCELs for "
                 "no INVITE) came after that and were not kept for the rules",
+                NoteLevel.WARNING,
+            ),
+            "correlate-exchanges-closed-early": (
+                f"{budget} was reached at {{reached}}: the {{n}} auth exchange(s) open then were "
+                "closed early and kept for the rules; a retry of one after that point starts a "
+                "new exchange",
+                NoteLevel.INFO,
+            ),
+            "correlate-exchanges-shed": (
+                f"{budget} was reached at {{reached}}: {{n}} auth exchange(s) were closed "
+                "early afterwards, those idle longest first, to stay within it; they count in the "
+                "metrics but were not diagnosed, and a retry or late answer of one starts a new "
+                "exchange or is dropped",
                 NoteLevel.WARNING,
             ),
         }

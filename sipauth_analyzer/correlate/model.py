@@ -340,6 +340,9 @@ class Correlation:
     # they held (the rules never saw them), and responses matching no request dropped for it.
     undiagnosed_exchanges: int = 0
     undiagnosed_orphans: int = 0
+    # What stopped the keeping when it was not max_kept_messages: the memory budget, with the
+    # limit it came from (see Correlator.reach_budget); None otherwise.
+    budget_reason: str | None = None
 
     @property
     def unlisted_exchanges(self) -> int:

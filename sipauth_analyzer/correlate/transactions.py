@@ -216,6 +216,17 @@ class BoundedTable(Generic[K, V]):
         item = self._items.pop(key, None)
         return None if item is None else item[1]
 
+    def oldest(self) -> V | None:
+        """The least recently touched value, or None when empty."""
+        items = self._items
+        if not items:
+            return None
+        return items[next(iter(items))][1]
+
+    def values(self) -> list[V]:
+        """Every value, least recently touched first (a copy: safe to change the table)."""
+        return [value for _, value in self._items.values()]
+
     def expire(self, now: float) -> list[V]:
         """Forget entries idle longer than ``timeout`` seconds of capture time; return them."""
         if self.timeout is None or not self._items:

@@ -612,11 +612,20 @@ def undiagnosed_line(report: ReportInput) -> str | None:
     count = report.undiagnosed_exchanges
     if not count:
         return None
-    budgets = sorted({run.result.options.correlate.max_kept_messages for run in report.runs})
+    reasons = sorted({
+        run.result.correlation.budget_reason
+        for run in report.runs
+        if run.result.correlation.budget_reason is not None
+    })
+    if reasons:
+        budget = "; ".join(reasons)
+    else:
+        budgets = sorted({run.result.options.correlate.max_kept_messages for run in report.runs})
+        budget = f"the message budget (max-kept-messages={'/'.join(str(b) for b in budgets)})"
     return (
-        f"Findings cover the capture only up to the message budget (max-kept-messages="
-        f"{'/'.join(str(b) for b in budgets)}): {count} exchange{'s' if count != 1 else ''} "
-        "after it were counted in the metrics but not checked by the rules (see the notes)"
+        f"Findings cover the capture only up to {budget}: {count} exchange"
+        f"{'s' if count != 1 else ''} after it were counted in the metrics but not checked by "
+        "the rules (see the notes)"
     )
 
 
