@@ -51,6 +51,8 @@ TARGET_TRUNK_ANALYZE_VS_TSHARK = 30.0
 TARGET_STORM_MSGS_PER_S = 100_000
 TARGET_STORM_VS_TSHARK = 4.0
 TARGET_PEAK_RSS_MIB = 250.0
+# An analysis told the target as its memory limit (docs/usage.md, "The memory budget").
+MEMORY_BUDGET_ARGS = ("--max-memory", "250M")
 
 # Each snippet runs as `python -c SNIPPET FILE` and prints one JSON object on stdout with the
 # seconds its loop took and what it counted.
@@ -487,7 +489,12 @@ def measure_workload(
     # The default picks a reader process for large inputs (--jobs 0); "--jobs 1" is the same
     # analysis in one process, for the comparison. Peak RSS of a two-process run is the larger
     # of the two (wait4 reports a reaped grandchild's peak when it exceeds the child's own).
-    commands = (("analyze", ()), ("analyze", ("--jobs", "1")), ("messages", ()))
+    commands: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("analyze", ()), ("analyze", ("--jobs", "1")), ("messages", ())
+    )
+    if _is_storm(workload):
+        # The memory budget at the target: what a storm costs when the limit is the target's.
+        commands += (("analyze", MEMORY_BUDGET_ARGS),)
     names = [" ".join(["sipauth", command, "--format", "json", *extra])
              for command, extra in commands]
     if cli_missing is not None:
@@ -748,6 +755,18 @@ def evaluate_targets(
             TARGET_PEAK_RSS_MIB,
             at_most=True,
         )
+        budgeted = _find(
+            results, workload, " ".join(["sipauth analyze --format json", *MEMORY_BUDGET_ARGS])
+        )
+        if budgeted is not None:
+            undiagnosed = budgeted.detail.get("exchanges_undiagnosed")
+            verdict(
+                f"{workload}: sipauth analyze {' '.join(MEMORY_BUDGET_ARGS)} peak RSS < 250 MiB"
+                + (f" ({undiagnosed:,} exchanges undiagnosed)" if undiagnosed else ""),
+                budgeted.peak_rss_mib,
+                TARGET_PEAK_RSS_MIB,
+                at_most=True,
+            )
     for label, prefix in (("reader", "our reader"), ("sipauth messages", "sipauth messages")):
         lines = [m for m in results if m.peak_rss_mib is not None and m.name.startswith(prefix)]
         worst = max(lines, key=lambda m: m.peak_rss_mib or 0.0) if lines else None
