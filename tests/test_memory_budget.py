@@ -19,7 +19,7 @@ from sipauth_analyzer import pipeline
 from sipauth_analyzer.cli import cli, main
 from sipauth_analyzer.config import ConfigError, load_config, parse_memory_option
 from sipauth_analyzer.correlate import CorrelateOptions, Correlator
-from sipauth_analyzer.correlate.model import Correlation
+from sipauth_analyzer.correlate.model import Correlation, Outcome
 from sipauth_analyzer.memory import (
     MIB,
     MemoryLimit,
@@ -409,3 +409,25 @@ def test_real_peak_memory_stays_within_the_limit(tmp_path: Path) -> None:
     assert bounded["undiagnosed"] > 0
     assert bounded["peak_kib"] * 1024 < 0.85 * limit, (bounded, unbounded)
     assert unbounded["peak_kib"] * 1024 > limit, (bounded, unbounded)
+
+
+def test_an_exchange_over_but_awaiting_late_answers_is_kept_too() -> None:
+    """Ended with a 200 before the budget, its transactions still in the table in case the 200
+    is retransmitted: it began before the budget, so the rules see it, late answer included."""
+    flow = Flow(step=0.001)
+    register = flow.request("REGISTER", call_id="done", branch="z9hG4bK-d1")
+    flow.response(register, 401, challenge=digest_challenge("n"))
+    retry = flow.request("REGISTER", call_id="done", branch="z9hG4bK-d2", cseq=2,
+                         auth=digest_credentials("n"))
+    accepted = flow.response(retry, 200)
+    correlator = _correlator()
+    for message in flow.messages:
+        correlator.add(message)
+    correlator.reach_budget("a test budget", "")
+    again = flow.again(accepted)
+    correlator.add(again)
+    correlation = correlator.finish()
+    assert correlation.undiagnosed_exchanges == 0
+    (exchange,) = correlation.exchanges
+    assert exchange.outcome is Outcome.SUCCEEDED
+    assert [id(m) for m in exchange.last.responses] == [id(accepted), id(again)]

@@ -219,8 +219,8 @@ def stream_from_child(
 
     Notes the child adds reach ``notes`` at the same points of the stream, progress calls reach
     ``progress``, the child's final CaptureStats are copied into ``stats``, and a CaptureError
-    the child raised is raised here at the same point. Any other failure of the child is a
-    RuntimeError (a bug), never a hang.
+    the child raised is raised here at the same point, and so is a MemoryError (the child ran
+    out of memory). Any other failure of the child is a RuntimeError (a bug), never a hang.
     """
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)

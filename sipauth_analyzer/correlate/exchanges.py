@@ -599,10 +599,12 @@ class Correlator:
         ``max_kept_messages`` had been reached there, because of ``reason`` (memory runs
         short). ``advice`` ends the notes: what the user can do about it.
 
-        Every exchange open now is closed early and kept for the rules. On an auth storm
-        nearly every exchange is open, waiting ``exchange_idle_timeout`` for a retry that
-        never comes, and each would otherwise end after this point and go undiagnosed: the
-        rules would see nothing. A retry of one after this point starts a new exchange.
+        Every exchange begun before this point is kept for the rules. The open ones are closed
+        early: on an auth storm nearly every exchange is open, waiting
+        ``exchange_idle_timeout`` for a retry that never comes, and each would otherwise end
+        after this point and go undiagnosed, so the rules would see nothing. A retry of one
+        after this point starts a new exchange. Closed ones still awaiting a late answer
+        (a retransmitted final response) are settled now too, and still take that answer.
         Nothing happens when the budget was reached already.
         """
         if self._budget_reached is not None:
@@ -611,6 +613,11 @@ class Correlator:
         self._budget_advice = advice
         for state in self._open.values():
             self._close_early(state, "correlate-exchanges-closed-early")
+        for entry in self._tx.values():
+            if entry.holds is not None:
+                self._settle_state(entry.holds)
+        for state in self._invites.values():
+            self._settle_state(state)
         if self._last_source is None:
             self._kept_limit = -1  # reached with the first message
         else:
