@@ -355,8 +355,8 @@ def _load_config(config_path: str | None) -> Config:
 @click.option("--max-memory", default=None, metavar="SIZE",
               help="Memory the analysis may use, e.g. 512M or 2G (config key max-memory). "
               "Default auto: the container's cgroup limit, the memory available and ulimit -v. "
-              "Near it, exchanges are counted but no longer diagnosed, instead of the run being "
-              "killed. off: no limit.")
+              "From half of it on, exchanges are counted but no longer diagnosed, instead of the "
+              "run being killed. off: no limit.")
 @click.option("--no-ladders", is_flag=True, help="Do not draw call-flow ladders in the report.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
@@ -682,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         detail = f" ({exc})" if str(exc) else ""
         click.echo(
             f"sipauth: error: out of memory{detail}; the memory budget did not see the limit "
-            "coming: set it with --max-memory (e.g. half the memory the run may use) or "
+            "coming: give it with --max-memory (the memory this run may use) or lower "
             "--max-kept-messages",
             err=True,
         )
