@@ -355,7 +355,7 @@ def _load_config(config_path: str | None) -> Config:
 @click.option("--max-memory", default=None, metavar="SIZE",
               help="Memory the analysis may use, e.g. 512M or 2G (config key max-memory). "
               "Default auto: the container's cgroup limit, the memory available and ulimit -v. "
-              "From half of it on, exchanges are counted but no longer diagnosed, instead of the "
+              "From 60 % of it on, exchanges are counted but no longer diagnosed, instead of the "
               "run being killed. off: no limit.")
 @click.option("--no-ladders", is_flag=True, help="Do not draw call-flow ladders in the report.")
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal.")

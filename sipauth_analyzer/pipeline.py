@@ -62,12 +62,12 @@ MEMORY_CHECK_EVERY = 1024
 #: Share of the memory limit at which nothing more is kept for the rules
 #: (Correlator.reach_budget). The rest is for the exchanges still open, the rules' indexes, the
 #: report and, with ``--jobs 2``, the reader process (in the same cgroup, ≈ 30 MiB of its own).
-MEMORY_KEEP_SHARE = 0.5
+MEMORY_KEEP_SHARE = 0.6
 #: Past that point, open exchanges may hold this share more messages than were held then;
 #: beyond it the ones idle longest are let go (Correlator.shed).
 MEMORY_OPEN_HEADROOM = 0.2
 #: Share of the limit past which the open exchanges get no more room than they have.
-MEMORY_SHED_SHARE = 0.75
+MEMORY_SHED_SHARE = 0.8
 
 
 class MemoryGuard:

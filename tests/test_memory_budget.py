@@ -225,22 +225,22 @@ def test_analyze_reaches_the_memory_budget_and_every_report_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through pipeline.analyze, with this process's memory use simulated: 10 MiB more at each
-    look until 60 MiB, against a 100 MiB limit (the budget is reached at 50 %)."""
-    assert MEMORY_KEEP_SHARE == 0.5
+    look until 70 MiB, against a 100 MiB limit (the budget is reached at 60 %)."""
+    assert MEMORY_KEEP_SHARE == 0.6
     readings = iter(range(1, 10**6))
     monkeypatch.setattr(pipeline, "current_usage",
-                        lambda: Usage(min(next(readings), 6) * 10 * MIB, 0))
+                        lambda: Usage(min(next(readings), 7) * 10 * MIB, 0))
     capture = _storm(tmp_path)
     result = analyze([str(capture)], AnalysisOptions(jobs=1, max_memory=100 * MIB))
     correlation = result.correlation
     assert correlation.undiagnosed_exchanges > 0
     assert correlation.budget_reason == (
-        "the memory budget (50% of 100 MiB, set by --max-memory / max-memory; 50 MiB resident "
+        "the memory budget (60% of 100 MiB, set by --max-memory / max-memory; 60 MiB resident "
         "then)"
     )
-    # memory_guard() looked once; the fourth check saw 50 MiB: no exchange kept for the rules
-    # starts after the 4,096th message (the ones kept then still take their late messages).
-    assert max(e.first.request.source.frame for e in correlation.exchanges) <= 4 * 1024
+    # memory_guard() looked once; the fifth check saw 60 MiB: no exchange kept for the rules
+    # starts after the 5,120th message (the ones kept then still take their late messages).
+    assert max(e.first.request.source.frame for e in correlation.exchanges) <= 5 * 1024
     line = undiagnosed_line(build_report([(None, result)]))
     assert line is not None
     assert line.startswith(f"Findings cover the capture only up to {correlation.budget_reason}")
@@ -400,14 +400,14 @@ def _peak(capture: Path, max_memory: int) -> dict[str, int]:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_real_peak_memory_stays_within_the_limit(tmp_path: Path) -> None:
     """An auth storm whose exchanges all stay open, in a process of its own (VmHWM). Measured
-    here: 106 MiB unbounded, 71 MiB under a 96 MiB limit (84 MiB under 128 MiB)."""
+    here: 106 MiB unbounded, 78 MiB under a 96 MiB limit (91 MiB under 128 MiB)."""
     capture = _storm(tmp_path, 40_000)
     limit = 96 * MIB
     unbounded = _peak(capture, 0)
     bounded = _peak(capture, limit)
     assert unbounded["undiagnosed"] == 0
     assert bounded["undiagnosed"] > 0
-    assert bounded["peak_kib"] * 1024 < 0.85 * limit, (bounded, unbounded)
+    assert bounded["peak_kib"] * 1024 < 0.9 * limit, (bounded, unbounded)
     assert unbounded["peak_kib"] * 1024 > limit, (bounded, unbounded)
 
 
