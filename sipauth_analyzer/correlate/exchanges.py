@@ -637,7 +637,7 @@ class Correlator:
         if self._budget_reached is None:
             return 0
         closed = 0
-        while self._added - self._retired_messages > max_held:
+        while self.held_messages > max_held:
             state = self._open.oldest()
             if state is None:
                 break
