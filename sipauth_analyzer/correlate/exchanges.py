@@ -24,9 +24,8 @@ How a request finds its exchange (the retry rules):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from sipauth_analyzer.capture.model import CapturedMessage
 from sipauth_analyzer.correlate.metrics import MetricsBuilder
@@ -38,6 +37,7 @@ from sipauth_analyzer.correlate.model import (
     PeerPair,
     Transaction,
     UnlistedExchanges,
+    appended,
     exchange_messages,
 )
 from sipauth_analyzer.correlate.options import CorrelateOptions
@@ -155,18 +155,6 @@ class _NoteTally:
         self.count += 1
         if len(self.frames) < NOTE_FRAME_LIMIT:
             self.frames.append(frame)
-
-
-_T = TypeVar("_T")
-
-
-def appended(items: Sequence[_T], item: _T) -> list[_T]:
-    """``items`` with ``item`` appended: in place once it is a list, a new list when it is
-    still the empty tuple the model starts with (see ``Transaction``)."""
-    if isinstance(items, list):
-        items.append(item)
-        return items
-    return [*items, item]
 
 
 def decide_outcome(exchange: AuthExchange, last_cancelled: bool) -> Outcome:
@@ -497,7 +485,7 @@ class Correlator:
         if entry is None:
             self._orphan(message)
             return
-        entry.tx.responses.append(message)
+        entry.tx.add_response(message)
         state = entry.state
         if state is None:
             return

@@ -12,11 +12,29 @@ import hashlib
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from sipauth_analyzer.primitives import Endpoint, Note
 from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.sip.model import Challenge, Credentials
+
+_T = TypeVar("_T")
+
+
+def appended(items: Sequence[_T], item: _T) -> Sequence[_T]:
+    """``items`` with ``item`` appended, for the sequences below that start as ``()``.
+
+    The first item makes a one-item tuple, the second a list, later ones go into that list in
+    place. Every transaction and exchange is kept until the report and most of these hold
+    none or one item: an empty tuple costs nothing (it is shared), a one-item tuple 48 bytes,
+    where a one-item list costs 88 (the list and the room for four items it grows to).
+    """
+    if isinstance(items, list):
+        items.append(item)
+        return items
+    if not items:
+        return (item,)
+    return [*items, item]
 
 
 @dataclass(slots=True)
@@ -25,16 +43,16 @@ class Transaction:
 
     ``retransmissions`` are copies of the request seen again (same key); they are never new
     attempts. ``responses`` holds every response in capture order (provisional, final and
-    retransmitted finals).
+    retransmitted finals): add them with ``add_response``.
 
-    ``retransmissions`` (like AuthExchange ``acks`` and ``cancels``) is the empty tuple until
-    correlation finds one: most transactions have none, every one is kept until the report, and
-    an empty list per transaction is 56 bytes.
+    ``responses`` and ``retransmissions`` (like AuthExchange ``acks`` and ``cancels``) start as
+    the empty tuple and grow through ``appended``: most transactions have one response and no
+    retransmission, and every one is kept until the report.
     """
 
     request: SipMessage
     retransmissions: Sequence[SipMessage] = ()
-    responses: list[SipMessage] = field(default_factory=list)
+    responses: Sequence[SipMessage] = ()
     # Memo of ``final``: metrics, rules and reports ask for it about ten times per transaction
     # (directly and through ``challenges`` / AuthExchange.challenged), ~1.5 million scans on a
     # 200,000-message storm. ``responses`` is only ever appended to, so the first final
@@ -55,6 +73,10 @@ class Transaction:
             self._final_scanned = len(responses)
         return self._final
 
+    def add_response(self, response: SipMessage) -> None:
+        """Append ``response`` (the next in capture order) to ``responses``."""
+        self.responses = appended(self.responses, response)
+
     @property
     def client(self) -> Endpoint:
         return self.request.source.src
@@ -64,14 +86,14 @@ class Transaction:
         return self.request.source.dst
 
     @property
-    def challenges(self) -> list[Challenge]:
+    def challenges(self) -> tuple[Challenge, ...]:
         final = self.final
         if final is None or final.status not in (401, 407):
-            return []
+            return ()
         return final.challenges
 
     @property
-    def credentials(self) -> list[Credentials]:
+    def credentials(self) -> tuple[Credentials, ...]:
         return self.request.credentials
 
 

@@ -34,12 +34,12 @@ def _message(text: str, frame: int):  # type: ignore[no-untyped-def]
 def test_final_follows_responses_appended_after_it_was_read() -> None:
     transaction = Transaction(request=_message(REQUEST, 1))
     assert transaction.final is None
-    transaction.responses.append(_message(_response(100, 2), 2))
+    transaction.add_response(_message(_response(100, 2), 2))
     assert transaction.final is None  # a provisional answer is not final
     first_final = _message(_response(401, 3), 3)
-    transaction.responses.append(first_final)
+    transaction.add_response(first_final)
     assert transaction.final is first_final
-    transaction.responses.append(_message(_response(200, 4), 4))
+    transaction.add_response(_message(_response(200, 4), 4))
     assert transaction.final is first_final  # the *first* final response stays the answer
 
 
