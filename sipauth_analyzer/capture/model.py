@@ -19,6 +19,24 @@ FLAG_INCOMPLETE = "incomplete"  # some IP fragments / TCP bytes never arrived; d
 FLAG_HEP = "hep"  # unwrapped from HEP v2/v3; endpoints and time are the HEP ones
 FLAG_WEBSOCKET = "websocket"  # carried in WebSocket frames (RFC 7118)
 
+# Sizes on the wire repeat (a user agent's REGISTERs, and the challenges answering them, are
+# the same size each time), and every int above 256 is an object of its own, 28 bytes per kept
+# message: the copies kept until the report share one per size. Bounded, like every table that
+# hostile input could fill: emptied when full, so a size that keeps coming is back at once.
+_SHARED_SIZES: dict[int, int] = {}
+_SHARED_SIZES_LIMIT = 4096
+
+
+def shared_size(size: int) -> int:
+    """``size``, as the one int object that stands for it in kept messages."""
+    seen = _SHARED_SIZES.get(size)
+    if seen is not None:
+        return seen
+    if len(_SHARED_SIZES) >= _SHARED_SIZES_LIMIT:
+        _SHARED_SIZES.clear()
+    _SHARED_SIZES[size] = size
+    return size
+
 
 # Treated as immutable but not frozen: a frozen dataclass's __init__ sets each of its 11
 # fields through object.__setattr__, ~1.6 µs per message, and every message is built up to three
@@ -65,7 +83,7 @@ class CapturedMessage:
             self.src,
             self.dst,
             self.transport,
-            self.wire_size,
+            shared_size(self.wire_size),
             self.ip_fragments,
             self.flags,
         )

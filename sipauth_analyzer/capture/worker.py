@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from sipauth_analyzer.capture.files import CaptureError
-from sipauth_analyzer.capture.model import CapturedMessage, CaptureStats
+from sipauth_analyzer.capture.model import CapturedMessage, CaptureStats, shared_size
 from sipauth_analyzer.primitives import Endpoint, Note, NoteLevel, NoteSink, Transport
 
 #: Inputs smaller than this are read in the analysing process in auto mode: starting the child
@@ -310,5 +310,5 @@ class CapturedDecoder:
         return CapturedMessage(
             data, self.files.setdefault(file, file), frame, frames, time,
             self._endpoint(sip, sport), self._endpoint(dip, dport), _TRANSPORTS[transport],
-            wire_size, fragments, self.flag_sets.setdefault(flags, flags),
+            shared_size(wire_size), fragments, self.flag_sets.setdefault(flags, flags),
         )
