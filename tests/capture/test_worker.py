@@ -233,6 +233,20 @@ def test_equal_header_values_arrive_as_one_string(name: str) -> None:
     assert _distinct_objects_per_value(there) == {}
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_kept_messages_share_one_int_per_wire_size(jobs: int) -> None:
+    """capture.model.shared_size: every kept copy (without_data in the parser, the decoder in
+    the analysing process) of a size above the ints CPython caches is one object."""
+    sources = [str(SAMPLE_PCAPS_DIR / "brute-force-svcrack.pcap")]
+    messages = _read(jobs, sources, parse_options=ANALYSIS_PARSE_OPTIONS)[0]
+    sizes = [m.source.wire_size for m in messages]
+    assert len(sizes) > len(set(sizes)) and min(sizes) > 256  # sizes do repeat, uncached
+    objects: dict[int, set[int]] = {}
+    for size in sizes:
+        objects.setdefault(size, set()).add(id(size))
+    assert {size: len(ids) for size, ids in objects.items() if len(ids) > 1} == {}
+
+
 def test_a_reader_process_out_of_memory_is_a_memory_error_here(monkeypatch) -> None:
     def exhausted(*_args: object) -> Iterator[object]:
         yield from ()

@@ -67,3 +67,20 @@ def test_tag_memo_answers_like_the_parser_and_stays_bounded() -> None:
         for line in LINES:
             assert memo.tag(line) == fast_header_param(line, "tag")
             assert len(memo._tags) <= 2
+
+
+def test_responses_grow_from_the_shared_empty_tuple_to_a_tuple_then_a_list() -> None:
+    """Memory (docs/performance.md): most transactions keep one response until the report,
+    and a one-item tuple is 40 bytes smaller than a one-item list."""
+    transaction = Transaction(request=_message(REQUEST, 1))
+    assert transaction.responses == ()
+    first = _message(_response(100, 2), 2)
+    transaction.add_response(first)
+    assert transaction.responses == (first,)
+    second = _message(_response(401, 3), 3)
+    transaction.add_response(second)
+    grown = transaction.responses
+    assert grown == [first, second]
+    transaction.add_response(_message(_response(200, 4), 4))
+    assert transaction.responses is grown and len(grown) == 3  # in place from then on
+    assert transaction.final is second
