@@ -752,9 +752,12 @@ class Correlator:
                 if exchange.id not in self._kept_sealed:
                     self._settle(exchange)
             self._compact()
-        metrics = self._metrics
         for exchange in self._exchanges:
             exchange.outcome = decide_outcome(exchange, id(exchange.last) in self._cancelled)
+        # Before the metrics, whose records would otherwise add to the analysis's peak.
+        self._forget_tables()
+        metrics = self._metrics
+        for exchange in self._exchanges:
             metrics.add(exchange)
         metrics_by_pair, overall = metrics.result(self._first_time, self._last_time)
         correlation = Correlation(
@@ -773,22 +776,22 @@ class Correlator:
             undiagnosed_orphans=self._dropped_orphans,
             budget_reason=self._budget_reason if self._budget_reached is not None else None,
         )
-        self._forget_working_state()
-        return correlation
-
-    def _forget_working_state(self) -> None:
-        """Empty the tables that only serve correlation, once nothing can be added.
-
-        The rules run next, while the caller may still hold this correlator: the open tables,
-        retry indexes and memos (about 60 MiB on a 200,000-message auth storm, every exchange
-        of which is still open at its end) would otherwise stay alive beside the rules' own
-        indexes, at the analysis's peak. It also breaks the one reference cycle, an open
-        exchange's state and the retry indexes pointing at each other, so that a dropped
-        result is freed by reference counting (the pipeline pauses the collector, see
-        docs/performance.md). The tables' counters stay: the notes were built from them.
-        """
         # The lists now belong to the Correlation returned.
         self._messages, self._transactions, self._exchanges, self._orphans = [], [], [], []
+        return correlation
+
+    def _forget_tables(self) -> None:
+        """Empty the tables that only serve correlation, once nothing can be added.
+
+        The metrics and then the rules run next, while the caller may still hold this
+        correlator: the open tables, retry indexes and memos (about 45 MiB on a
+        200,000-message auth storm, every exchange of which is still open at its end) would
+        otherwise stay alive beside what they build, at the analysis's peak. It also breaks
+        the one reference cycle, an open exchange's state and the retry indexes pointing at
+        each other, so that a dropped result is freed by reference counting (the pipeline
+        pauses the collector, see docs/performance.md). The tables' counters stay: the notes
+        are built from them.
+        """
         for index in (self._by_nonce, self._by_dialog, self._by_from):
             index.clear()
         for table in (self._open, self._tx, self._invites):

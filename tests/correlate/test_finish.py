@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from sipauth_analyzer.correlate.exchanges import Correlator
+from sipauth_analyzer.correlate.metrics import MetricsBuilder
+from sipauth_analyzer.correlate.model import AuthExchange
 from sipauth_analyzer.correlate.options import CorrelateOptions
 from sipauth_analyzer.pipeline import read_sip
 from sipauth_analyzer.sip.message import SipMessage
@@ -50,3 +52,25 @@ def test_a_finished_correlator_holds_no_message(collector_paused: None) -> None:
     del messages, message, correlation
     assert _live_messages() == before
     assert correlator.finish  # still referenced, as pipeline.analyze's frame holds it
+
+
+def test_the_tables_are_emptied_before_the_metrics_are_built(monkeypatch) -> None:
+    """The metrics' records are built at the analysis's peak (docs/performance.md, "Smaller
+    sequences, and the tables emptied before the metrics"): the open tables must be gone by
+    then, not after."""
+    messages = read_sip([str(BRUTE_FORCE)]).messages
+    correlator = Correlator(CorrelateOptions())
+    for message in messages:
+        correlator.add(message)
+    assert len(correlator._tx) > 0  # every transaction is still there (see above)
+    seen: list[tuple[int, int, int]] = []
+    real_add = MetricsBuilder.add
+
+    def add(builder: MetricsBuilder, exchange: AuthExchange) -> None:
+        seen.append((len(correlator._tx), len(correlator._open), len(correlator._invites)))
+        real_add(builder, exchange)
+
+    monkeypatch.setattr(MetricsBuilder, "add", add)
+    correlation = correlator.finish()
+    assert len(seen) == len(correlation.exchanges) > 0
+    assert set(seen) == {(0, 0, 0)}
