@@ -55,9 +55,9 @@ def test_a_finished_correlator_holds_no_message(collector_paused: None) -> None:
 
 
 def test_the_tables_are_emptied_before_the_metrics_are_built(monkeypatch) -> None:
-    """The metrics' records are built at the analysis's peak (docs/performance.md, "Smaller
-    sequences, and the tables emptied before the metrics"): the open tables must be gone by
-    then, not after."""
+    """The metrics' records used to be built at the analysis's peak (docs/performance.md,
+    "Smaller kept messages, and the tables emptied before the metrics"): the open tables must
+    be gone by then, not after."""
     messages = read_sip([str(BRUTE_FORCE)]).messages
     correlator = Correlator(CorrelateOptions())
     for message in messages:
