@@ -12,9 +12,13 @@ Runs what ``sipauth analyze --format json`` runs, in this process, and times eac
 * **report** — building and encoding the JSON report, into a counting sink.
 
 It also gives the CPU time of this process and of the reader process, which tells which one
-bounds the streaming. The stages are timed with ``perf_counter`` around each call, so the
-figures include no profiler overhead (add ``--profile`` for a cProfile of the whole run, which
-does). A development tool: it wraps internals, and tests/test_bench_phases.py keeps it working.
+bounds the streaming, and this process's peak resident set size in each part of the run (the
+streaming, finish, rules, the rest of analyze, report): Linux's VmHWM, reset through
+``/proc/self/clear_refs`` where each part begins, so the line shows which part sets the
+analysis's peak. Where that file cannot be written (not Linux, a hardened kernel) it says n/a.
+The stages are timed with ``perf_counter`` around each call, so the figures include no profiler
+overhead (add ``--profile`` for a cProfile of the whole run, which does). A development tool: it
+wraps internals, and tests/test_bench_phases.py keeps it working.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from sipauth_analyzer.report.json_report import render as render_json
 from sipauth_analyzer.report.view import build_report
 
 STAGES = ("reading", "correlation", "finish", "rules", "the rest of analyze", "report")
+# Reading and correlation interleave: one peak covers both.
+PEAK_PARTS = ("streaming", "finish", "rules", "the rest of analyze", "report")
 
 
 class _CountingSink:
@@ -60,6 +66,45 @@ class Phases:
     cpu_reader: float
     messages: int
     report_chars: int
+    # Peak RSS of this process in MiB per part of PEAK_PARTS; empty where it cannot be reset.
+    peaks: dict[str, float]
+
+
+class _PeakMeter:
+    """This process's peak RSS per part of a run: VmHWM read, then reset, at each boundary."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[str, float] = {}
+        self.works = self._reset()
+
+    @staticmethod
+    def _reset() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as control:
+                control.write("5")  # resets VmHWM to the current RSS (Linux 4.0+)
+        except OSError:
+            return False
+        return True
+
+    @staticmethod
+    def _peak_mib() -> float | None:
+        try:
+            with open("/proc/self/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
+
+    def end(self, part: str) -> None:
+        """``part`` (which may be entered more than once) ends here; the next begins."""
+        if not self.works:
+            return
+        peak = self._peak_mib()
+        if peak is not None:
+            self.peaks[part] = max(peak, self.peaks.get(part, 0.0))
+        self.works = self._reset()
 
 
 def _child_cpu() -> float:
@@ -76,6 +121,7 @@ def measure(sources: Sequence[str], options: AnalysisOptions) -> Phases:
     names = vars(pipeline)  # pipeline.analyze calls the run_rules it imported
     real_run_rules = names["run_rules"]
     clock = time.perf_counter
+    meter = _PeakMeter()
 
     def add(self: Correlator, message: Any) -> None:
         start = clock()
@@ -84,18 +130,22 @@ def measure(sources: Sequence[str], options: AnalysisOptions) -> Phases:
         counted["messages"] += 1
 
     def finish(self: Correlator) -> Any:
+        meter.end("streaming")
         start = marks["streamed"] = clock()
         try:
             return real_finish(self)
         finally:
             spent["finish"] = clock() - start
+            meter.end("finish")
 
     def run_rules(*args: Any, **kwargs: Any) -> Any:
+        meter.end("the rest of analyze")
         start = clock()
         try:
             return real_run_rules(*args, **kwargs)
         finally:
             spent["rules"] = clock() - start
+            meter.end("rules")
 
     Correlator.add = add  # type: ignore[method-assign]
     Correlator.finish = finish  # type: ignore[method-assign]
@@ -107,6 +157,7 @@ def measure(sources: Sequence[str], options: AnalysisOptions) -> Phases:
         Correlator.add, Correlator.finish = real_add, real_finish  # type: ignore[method-assign]
         names["run_rules"] = real_run_rules
     analysed = clock()
+    meter.end("the rest of analyze")
     gc.freeze()  # as the CLI does once analyze returns (docs/performance.md)
     try:
         sink = _CountingSink()
@@ -115,6 +166,7 @@ def measure(sources: Sequence[str], options: AnalysisOptions) -> Phases:
     finally:
         gc.unfreeze()
     end = clock()
+    meter.end("report")
     spent["report"] = end - analysed
     # The streaming ends where finish starts; what correlation did not take of it is reading.
     streamed = marks["streamed"] - start
@@ -127,6 +179,7 @@ def measure(sources: Sequence[str], options: AnalysisOptions) -> Phases:
         _child_cpu() - child_start,
         counted["messages"],
         sink.chars,
+        meter.peaks,
     )
 
 
@@ -143,6 +196,12 @@ def render(phases: Phases) -> str:
         f"{phases.cpu_reader:.2f}; {phases.messages:,} messages correlated, "
         f"{phases.report_chars:,} characters of JSON"
     )
+    peaks = (
+        ", ".join(f"{part} {phases.peaks[part]:.1f}" for part in PEAK_PARTS if part in phases.peaks)
+        if phases.peaks
+        else "n/a (/proc/self/clear_refs cannot be written here)"
+    )
+    lines.append(f"peak RSS of this process, MiB: {peaks}")
     return "\n".join(lines)
 
 

@@ -56,3 +56,19 @@ def test_the_wrapped_internals_are_restored() -> None:
     for stage in STAGES:
         assert f"\n{stage} " in text
     assert "80 messages correlated" in text
+
+
+def test_each_part_of_the_run_has_its_peak_where_linux_can_reset_it() -> None:
+    from bench.phases import PEAK_PARTS, _PeakMeter, render
+
+    phases = measure([BRUTE_FORCE], AnalysisOptions(jobs=1))
+    if not _PeakMeter().works:
+        assert phases.peaks == {}
+        assert "peak RSS of this process, MiB: n/a" in render(phases)
+        return
+    assert set(phases.peaks) == set(PEAK_PARTS)
+    # The interpreter and the package alone take more than 10 MiB; nothing gets near 10 GiB.
+    assert all(10 < peak < 10_000 for peak in phases.peaks.values()), phases.peaks
+    line = render(phases).splitlines()[-1]
+    assert line.startswith("peak RSS of this process, MiB: streaming ")
+    assert line.index("finish") < line.index("rules") < line.index("report")
