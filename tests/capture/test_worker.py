@@ -247,6 +247,19 @@ def test_kept_messages_share_one_int_per_wire_size(jobs: int) -> None:
     assert {size: len(ids) for size, ids in objects.items() if len(ids) > 1} == {}
 
 
+def test_the_shared_size_table_stays_bounded() -> None:
+    """A capture of ever-new sizes (hostile or just varied) cannot grow the table past its
+    limit; a size keeps its value whether or not it was shared."""
+    from sipauth_analyzer.capture import model
+
+    limit = model._SHARED_SIZES_LIMIT
+    for size in range(1_000, 1_000 + 3 * limit):
+        assert model.shared_size(size) == size
+        assert len(model._SHARED_SIZES) <= limit
+    again = model.shared_size(int("70000"))  # built at run time: not a cached constant
+    assert model.shared_size(int("70000")) is again
+
+
 def test_a_reader_process_out_of_memory_is_a_memory_error_here(monkeypatch) -> None:
     def exhausted(*_args: object) -> Iterator[object]:
         yield from ()
