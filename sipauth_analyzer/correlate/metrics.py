@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sipauth_analyzer.correlate.model import (
+    NO_COUNTS,
     AuthExchange,
     Metrics,
     Outcome,
@@ -62,6 +63,14 @@ def _bump(counter: dict[str, int], key: str) -> None:
 def _carries_credentials(transaction: Transaction) -> bool:
     request = transaction.request
     return request.has_header("authorization") or request.has_header("proxy-authorization")
+
+
+def _enters_digest(transaction: Transaction) -> bool:
+    """Whether ``transaction`` carries credentials or got a 401/407: what the metrics count."""
+    final = transaction.final
+    return (final is not None and final.status in CHALLENGE_STATUSES) or _carries_credentials(
+        transaction
+    )
 
 
 def is_auth_failure(exchange: AuthExchange) -> bool:
@@ -275,6 +284,13 @@ class MetricsBuilder:
         """Count ``exchange`` (its outcome must be set); what it added to the counters that a
         filtered view keeps of an exchange let go for the message budget."""
         pair = PeerPair(client=exchange.client.ip, server=exchange.server.ip)
+        attempts = exchange.attempts
+        if len(attempts) == 1 and not _enters_digest(attempts[0]):
+            # All that the general path below would count of it, and no more: a request with
+            # no credentials, answered without a challenge. Most of a flood of unauthenticated
+            # requests (a scanner's REGISTERs or OPTIONS), counted here as each is let go.
+            self.add_unlisted(pair, exchange.outcome is Outcome.SUCCEEDED, True, NO_COUNTS)
+            return NO_COUNTS
         self.register(pair)
         metrics = self._by_pair[pair]
         before = _counters(metrics)

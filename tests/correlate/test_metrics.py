@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from sipauth_analyzer.correlate import CorrelateOptions, Outcome, PeerPair, correlate
+from sipauth_analyzer.correlate import CorrelateOptions, Outcome, PeerPair, correlate, metrics
 from sipauth_analyzer.correlate.metrics import is_auth_failure
+from sipauth_analyzer.pipeline import read_sip
+from tests.conftest import CAPTURES_DIR, REAL_PCAPS_DIR, SAMPLE_PCAPS_DIR, capture_files
 from tests.correlate.sipfactory import Flow, digest_challenge, digest_credentials
 
 A, B, SERVER = "10.0.0.1:5060", "10.0.0.5:5060", "10.0.0.2:5060"
@@ -211,3 +215,36 @@ def test_nonce_lifetimes_remember_a_bounded_number_of_nonces() -> None:
     late.response(reuse, 200, at=100.1)
     lifetimes.add(correlate(late.messages).transactions[0])
     assert lifetimes.longest_by_server() == {"10.0.0.2": 0.0}
+
+
+def _corpus() -> list[Path]:
+    real = capture_files(REAL_PCAPS_DIR, recursive=True)
+    return [*capture_files(CAPTURES_DIR), *capture_files(SAMPLE_PCAPS_DIR), *real]
+
+
+def test_the_fast_path_for_exchanges_outside_digest_counts_what_the_general_one_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MetricsBuilder.add counts a one-attempt exchange with no credentials and no 401/407 as
+    add_unlisted does (docs/performance.md): every capture we have, metrics and returned
+    counts compared with the general path forced."""
+    taken = 0
+    compared = 0
+    for path in _corpus():
+        exchanges = correlate(read_sip([str(path)]).messages).exchanges
+        if not exchanges:
+            continue
+        fast_builder = metrics.MetricsBuilder()
+        fast = [fast_builder.add(e) for e in exchanges]
+        taken += sum(
+            1 for e in exchanges
+            if len(e.attempts) == 1 and not metrics._enters_digest(e.attempts[0])
+        )
+        with monkeypatch.context() as forced:
+            forced.setattr(metrics, "_enters_digest", lambda _transaction: True)
+            general_builder = metrics.MetricsBuilder()
+            general = [general_builder.add(e) for e in exchanges]
+        assert fast == general, path.name
+        assert fast_builder.result(0.0, 60.0) == general_builder.result(0.0, 60.0), path.name
+        compared += len(exchanges)
+    assert taken > 100 and compared > taken  # both paths were exercised across the corpus
