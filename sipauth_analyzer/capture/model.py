@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sipauth_analyzer.primitives import Endpoint, Transport
+from sipauth_analyzer.primitives import Endpoint, Transport, remember
 
 # Flags a CapturedMessage may carry (stable strings: they appear in JSON output).
 FLAG_IP_REASSEMBLED = "ip-reassembled"  # rebuilt from several IP fragments
@@ -21,8 +21,8 @@ FLAG_WEBSOCKET = "websocket"  # carried in WebSocket frames (RFC 7118)
 
 # Sizes on the wire repeat (a user agent's REGISTERs, and the challenges answering them, are
 # the same size each time), and every int above 256 is an object of its own, 28 bytes per kept
-# message: the copies kept until the report share one per size. Bounded, like every table that
-# hostile input could fill: emptied when full, so a size that keeps coming is back at once.
+# message: the copies kept until the report share one per size, in a table bounded by
+# primitives.remember like every sharing table hostile input could fill.
 _SHARED_SIZES: dict[int, int] = {}
 _SHARED_SIZES_LIMIT = 4096
 
@@ -32,10 +32,7 @@ def shared_size(size: int) -> int:
     seen = _SHARED_SIZES.get(size)
     if seen is not None:
         return seen
-    if len(_SHARED_SIZES) >= _SHARED_SIZES_LIMIT:
-        _SHARED_SIZES.clear()
-    _SHARED_SIZES[size] = size
-    return size
+    return remember(_SHARED_SIZES, size, size, _SHARED_SIZES_LIMIT)
 
 
 # Treated as immutable but not frozen: a frozen dataclass's __init__ sets each of its 11
