@@ -11,8 +11,9 @@ Runs what ``sipauth analyze --format json`` runs, in this process, and times eac
 * **the rest of analyze** — notes, verification and the wordlist audit when asked;
 * **report** — building and encoding the JSON report, into a counting sink.
 
-It also gives the CPU time of this process and of the reader process, which tells which one
-bounds the streaming, and this process's peak resident set size in each part of the run (the
+It also gives the CPU time of this process and of the reader process, and how long this
+process waited for the reader process's next batch (part of "reading"), which together tell
+which one bounds the streaming: the one that never waits. And it gives this process's peak resident set size in each part of the run (the
 streaming, finish, rules, the rest of analyze, report): Linux's VmHWM, reset through
 ``/proc/self/clear_refs`` where each part begins, so the line shows which part sets the
 analysis's peak. Where that file cannot be written (not Linux, a hardened kernel) it says n/a.
@@ -30,6 +31,7 @@ import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 from bench.tooling import analysis_parser
@@ -68,6 +70,8 @@ class Phases:
     report_chars: int
     # Peak RSS of this process in MiB per part of PEAK_PARTS; empty where it cannot be reset.
     peaks: dict[str, float]
+    # Seconds this process spent in recv_bytes on the reader process's pipe (0 without one).
+    waited: float = 0.0
 
 
 class _PeakMeter:
@@ -120,8 +124,10 @@ def measure(sources: Sequence[str], options: AnalysisOptions) -> Phases:
     real_add, real_finish = Correlator.add, Correlator.finish
     names = vars(pipeline)  # pipeline.analyze calls the run_rules it imported
     real_run_rules = names["run_rules"]
+    real_recv_bytes = Connection.recv_bytes
     clock = time.perf_counter
     meter = _PeakMeter()
+    waited = [0.0]
 
     def add(self: Correlator, message: Any) -> None:
         start = clock()
@@ -147,14 +153,24 @@ def measure(sources: Sequence[str], options: AnalysisOptions) -> Phases:
             spent["rules"] = clock() - start
             meter.end("rules")
 
+    def recv_bytes(self: Connection, *args: Any) -> bytes:
+        # Copying a batch out of the pipe takes microseconds: the rest is waiting for it.
+        start = clock()
+        try:
+            return real_recv_bytes(self, *args)
+        finally:
+            waited[0] += clock() - start
+
     Correlator.add = add  # type: ignore[method-assign]
     Correlator.finish = finish  # type: ignore[method-assign]
+    Connection.recv_bytes = recv_bytes  # type: ignore[method-assign]
     names["run_rules"] = run_rules
     cpu_start, child_start, start = time.process_time(), _child_cpu(), clock()
     try:
         result = pipeline.analyze(list(sources), options)
     finally:
         Correlator.add, Correlator.finish = real_add, real_finish  # type: ignore[method-assign]
+        Connection.recv_bytes = real_recv_bytes  # type: ignore[method-assign]
         names["run_rules"] = real_run_rules
     analysed = clock()
     meter.end("the rest of analyze")
@@ -180,6 +196,7 @@ def measure(sources: Sequence[str], options: AnalysisOptions) -> Phases:
         counted["messages"],
         sink.chars,
         meter.peaks,
+        waited[0],
     )
 
 
@@ -194,7 +211,8 @@ def render(phases: Phases) -> str:
     lines.append(
         f"CPU seconds: this process {phases.cpu_here:.2f}, reader process "
         f"{phases.cpu_reader:.2f}; {phases.messages:,} messages correlated, "
-        f"{phases.report_chars:,} characters of JSON"
+        f"{phases.report_chars:,} characters of JSON; this process waited "
+        f"{phases.waited:.2f} s for the reader process"
     )
     peaks = (
         ", ".join(f"{part} {phases.peaks[part]:.1f}" for part in PEAK_PARTS if part in phases.peaks)

@@ -72,3 +72,16 @@ def test_each_part_of_the_run_has_its_peak_where_linux_can_reset_it() -> None:
     line = render(phases).splitlines()[-1]
     assert line.startswith("peak RSS of this process, MiB: streaming ")
     assert line.index("finish") < line.index("rules") < line.index("report")
+
+
+def test_the_wait_for_the_reader_process_is_measured_only_with_one() -> None:
+    from multiprocessing.connection import Connection
+
+    real_recv_bytes = Connection.recv_bytes
+    alone = measure([BRUTE_FORCE], AnalysisOptions(jobs=1))
+    assert alone.waited == 0.0
+    with_reader = measure([BRUTE_FORCE], AnalysisOptions(jobs=2))
+    assert Connection.recv_bytes is real_recv_bytes
+    assert with_reader.cpu_reader > 0  # the reader process ran
+    # It had to start, read and send its first batch while this process waited.
+    assert 0 < with_reader.waited <= with_reader.seconds["reading"]
