@@ -13,8 +13,9 @@ Runs what ``sipauth analyze --format json`` runs, in this process, and times eac
 
 It also gives the CPU time of this process and of the reader process, and how long this
 process waited for the reader process's next batch (part of "reading"), which together tell
-which one bounds the streaming: the one that never waits. And it gives this process's peak resident set size in each part of the run (the
-streaming, finish, rules, the rest of analyze, report): Linux's VmHWM, reset through
+which one bounds the streaming: the one that never waits. And it gives this process's peak
+resident set size in each part of the run (the streaming, finish, rules, the rest of analyze,
+report): Linux's VmHWM, reset through
 ``/proc/self/clear_refs`` where each part begins, so the line shows which part sets the
 analysis's peak. Where that file cannot be written (not Linux, a hardened kernel) it says n/a.
 The stages are timed with ``perf_counter`` around each call, so the figures include no profiler
