@@ -41,6 +41,7 @@ from sipauth_analyzer.correlate.model import (
     Transaction,
     UnlistedCounts,
 )
+from sipauth_analyzer.sip.model import Challenge
 
 MIN_DURATION_HOURS = 1.0 / 60.0
 # How an exchange that entered digest auth ends when auth did not get it through; see
@@ -155,10 +156,13 @@ class NonceLifetimes:
         for credentials in request.credentials:
             if not credentials.nonce or credentials.scheme.lower() != "digest":
                 continue
-            key = (server, credentials.nonce)
-            self._seen(key, time)
-            if accepted and time > self._last_accepted.get(key, float("-inf")):
-                self._last_accepted[key] = time
+            self._used((server, credentials.nonce), time, accepted)
+
+    def _used(self, key: tuple[str, str], time: float, accepted: bool) -> None:
+        """A request used nonce ``key`` at ``time``, and got a 2xx if ``accepted``."""
+        self._seen(key, time)
+        if accepted and time > self._last_accepted.get(key, float("-inf")):
+            self._last_accepted[key] = time
 
     def merge(self, other: NonceLifetimes) -> None:
         for key, time in other._first_seen.items():
@@ -182,45 +186,80 @@ class NonceLifetimes:
         return out
 
 
+def _is_digest(scheme: str) -> bool:
+    return scheme == "Digest" or scheme.lower() == "digest"
+
+
 def _add_exchange(metrics: Metrics, nonces: NonceLifetimes, exchange: AuthExchange) -> None:
+    """Count ``exchange`` into ``metrics`` and its nonces into ``nonces``.
+
+    One pass over the attempts does what four did (``NonceLifetimes.add`` per attempt, the
+    counts, ``AuthExchange.challenged``, ``is_auth_failure``), with the same results: nonces
+    seen in the same order (a challenge's before the credentials answering it, which decides
+    what a full NonceLifetimes forgets) and every tally bumped in the same order (reports list
+    the keys in the order first bumped); tests/correlate/test_metrics.py compares the two.
+    It runs once per exchange, in the serial tail of an analysis: 30.8 -> 21 µs per exchange
+    of the bench auth storm.
+    """
     metrics.requests += 1
+    algorithms_used, qop_used = metrics.algorithms_used, metrics.qop_used
     previous_challenge_time: float | None = None
+    challenged = carried = carries = False
     for attempt in exchange.attempts:
-        nonces.add(attempt)
         request = attempt.request
+        source = request.source
+        time = source.time
         if previous_challenge_time is not None:
-            metrics.challenge_to_retry_ms.append(
-                (request.source.time - previous_challenge_time) * 1000.0
-            )
+            metrics.challenge_to_retry_ms.append((time - previous_challenge_time) * 1000.0)
         previous_challenge_time = None
         final = attempt.final
         status = final.status if final is not None else None
-        if _carries_credentials(attempt):
-            for credentials in request.credentials:
-                if credentials.scheme.lower() != "digest":
-                    continue
-                _bump(metrics.algorithms_used, credentials.algorithm or DEFAULT_ALGORITHM)
-                _bump(metrics.qop_used, credentials.qop or NO_QOP)
+        # ACK and CANCEL are never attempts; NonceLifetimes.add skips them all the same.
+        tracks_nonces = request.method not in UNAUTHENTICATED_METHODS
+        server = source.dst.ip
+        challenges: tuple[Challenge, ...] = ()
         if final is not None and status in CHALLENGE_STATUSES:
+            challenges = final.challenges
+            if tracks_nonces:
+                final_time = final.source.time
+                for challenge in challenges:
+                    if challenge.nonce and _is_digest(challenge.scheme):
+                        nonces._seen((server, challenge.nonce), final_time)
+        carries = request.has_header("authorization") or request.has_header(
+            "proxy-authorization"
+        )
+        if carries:
+            carried = True
+            accepted = status is not None and 200 <= status < 300
+            for credentials in request.credentials:
+                if not _is_digest(credentials.scheme):
+                    continue
+                _bump(algorithms_used, credentials.algorithm or DEFAULT_ALGORITHM)
+                _bump(qop_used, credentials.qop or NO_QOP)
+                if tracks_nonces and credentials.nonce:
+                    nonces._used((server, credentials.nonce), time, accepted)
+        if final is not None and status in CHALLENGE_STATUSES:
+            challenged = challenged or bool(challenges)
             previous_challenge_time = final.source.time
             if status == 401:
                 metrics.challenges_401 += 1
             else:
                 metrics.challenges_407 += 1
-            for challenge in final.challenges:
-                if challenge.scheme.lower() != "digest":
+            for challenge in challenges:
+                if not _is_digest(challenge.scheme):
                     continue
                 _bump(metrics.algorithms_offered, challenge.algorithm or DEFAULT_ALGORITHM)
                 for qop in challenge.qop_options or (NO_QOP,):
                     _bump(metrics.qop_offered, qop)
-    if exchange.challenged:
+    if challenged:
         metrics.challenged += 1
-    if exchange.outcome is Outcome.SUCCEEDED:
+    outcome = exchange.outcome
+    if outcome is Outcome.SUCCEEDED:
         metrics.successes_2xx += 1
         metrics.attempts_until_success.append(len(exchange.attempts))
-        if _carries_credentials(exchange.last):
+        if carries:  # the last attempt's
             metrics.succeeded_after_auth += 1
-    elif is_auth_failure(exchange):
+    elif outcome in AUTH_FAILURE_OUTCOMES and (challenged or carried):  # is_auth_failure
         metrics.failed += 1
 
 

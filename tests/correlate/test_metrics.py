@@ -8,6 +8,7 @@ import pytest
 
 from sipauth_analyzer.correlate import CorrelateOptions, Outcome, PeerPair, correlate, metrics
 from sipauth_analyzer.correlate.metrics import is_auth_failure
+from sipauth_analyzer.correlate.model import AuthExchange
 from sipauth_analyzer.pipeline import read_sip
 from tests.conftest import CAPTURES_DIR, REAL_PCAPS_DIR, SAMPLE_PCAPS_DIR, capture_files
 from tests.correlate.sipfactory import Flow, digest_challenge, digest_credentials
@@ -248,3 +249,106 @@ def test_the_fast_path_for_exchanges_outside_digest_counts_what_the_general_one_
         assert fast_builder.result(0.0, 60.0) == general_builder.result(0.0, 60.0), path.name
         compared += len(exchanges)
     assert taken > 100 and compared > taken  # both paths were exercised across the corpus
+
+
+def _reference_add_exchange(
+    counted: metrics.Metrics, nonces: metrics.NonceLifetimes, exchange: AuthExchange
+) -> None:
+    """What ``metrics._add_exchange`` counts, written from the definitions it folds into one
+    pass: NonceLifetimes.add per attempt, the counts, AuthExchange.challenged, is_auth_failure."""
+    counted.requests += 1
+    previous_challenge_time = None
+    for attempt in exchange.attempts:
+        nonces.add(attempt)
+        request = attempt.request
+        if previous_challenge_time is not None:
+            counted.challenge_to_retry_ms.append(
+                (request.source.time - previous_challenge_time) * 1000.0
+            )
+        previous_challenge_time = None
+        final = attempt.final
+        status = final.status if final is not None else None
+        if metrics._carries_credentials(attempt):
+            for credentials in request.credentials:
+                if credentials.scheme.lower() == "digest":
+                    metrics._bump(counted.algorithms_used, credentials.algorithm or "MD5")
+                    metrics._bump(counted.qop_used, credentials.qop or "none")
+        if final is not None and status in (401, 407):
+            previous_challenge_time = final.source.time
+            if status == 401:
+                counted.challenges_401 += 1
+            else:
+                counted.challenges_407 += 1
+            for challenge in final.challenges:
+                if challenge.scheme.lower() == "digest":
+                    metrics._bump(counted.algorithms_offered, challenge.algorithm or "MD5")
+                    for qop in challenge.qop_options or ("none",):
+                        metrics._bump(counted.qop_offered, qop)
+    if exchange.challenged:
+        counted.challenged += 1
+    if exchange.outcome is Outcome.SUCCEEDED:
+        counted.successes_2xx += 1
+        counted.attempts_until_success.append(len(exchange.attempts))
+        if metrics._carries_credentials(exchange.last):
+            counted.succeeded_after_auth += 1
+    elif is_auth_failure(exchange):
+        counted.failed += 1
+
+
+def _ordered(builder: metrics.MetricsBuilder) -> list[object]:
+    """Everything a builder holds, dict keys in their order (reports list them that way)."""
+    by_pair, overall = builder.result(0.0, 60.0)
+    out: list[object] = []
+    for counted in (*by_pair.values(), overall):
+        out.append(counted)
+        out.extend(list(getattr(counted, name).items()) for name in (
+            "algorithms_offered", "algorithms_used", "qop_offered", "qop_used"))
+    for nonces in builder._nonces.values():
+        out.extend((list(nonces._first_seen.items()), list(nonces._last_accepted.items())))
+    return out
+
+
+def _edge_cases() -> Flow:
+    """What no capture we have shows: a 401 without a challenge header (not "challenged"), and
+    credentials on the first attempt only, with the retry that succeeds sending none."""
+    flow = Flow()
+    bare = flow.request("REGISTER", call_id="bare", branch="z9hG4bK-b1", from_tag="b", at=0.0)
+    flow.response(bare, 401, at=0.1)
+    first = flow.request("REGISTER", call_id="drop", branch="z9hG4bK-d1", from_tag="d",
+                         at=1.0, auth=digest_credentials("stale-one"))
+    flow.response(first, 401, challenge=digest_challenge("n5"), at=1.1)
+    retry = flow.request("REGISTER", call_id="drop", cseq=2, branch="z9hG4bK-d2", from_tag="d",
+                         at=1.3)
+    flow.response(retry, 200, at=1.4)
+    return flow
+
+
+@pytest.mark.parametrize("capacity", [metrics.MAX_TRACKED_NONCES, 3])
+def test_one_pass_over_the_attempts_counts_what_the_definitions_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capacity: int
+) -> None:
+    """Every capture we have and a small auth storm: the same metrics, tallies in the same key
+    order and the same nonces remembered (with a capacity of 3, the same ones forgotten) as
+    the reference."""
+    from bench.generate import StormParams, generate_storm
+
+    storm = generate_storm(StormParams(messages=4_000), tmp_path).path
+    runs = [(path.name, read_sip([str(path)]).messages) for path in [*_corpus(), storm]]
+    runs.append(("edge cases", _edge_cases().messages))
+    counted = 0
+    for name, messages in runs:
+        exchanges = correlate(messages).exchanges
+        one_pass = metrics.MetricsBuilder(capacity)
+        for exchange in exchanges:
+            one_pass.add(exchange)
+        with monkeypatch.context() as reference:
+            reference.setattr(metrics, "_add_exchange", _reference_add_exchange)
+            defined = metrics.MetricsBuilder(capacity)
+            for exchange in exchanges:
+                defined.add(exchange)
+        assert _ordered(one_pass) == _ordered(defined), name
+        counted += sum(
+            len(e.attempts) for e in exchanges
+            if len(e.attempts) > 1 or metrics._enters_digest(e.attempts[0])
+        )
+    assert counted > 2_000  # attempts of exchanges in digest auth: the general path
