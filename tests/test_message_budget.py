@@ -8,8 +8,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import pytest
-
 from bench.generate import StormParams, generate_storm
 from sipauth_analyzer.correlate import CorrelateOptions, Correlator
 from sipauth_analyzer.correlate.model import Correlation, call_id_digest
@@ -336,27 +334,3 @@ def test_the_budget_can_be_set_on_the_command_line(capsys) -> None:  # type: ign
     assert "--max-kept-messages" in note["detail"]
     code, _, err = run_main(["analyze", capture, "--max-kept-messages", "-1"], capsys)
     assert code == 2 and "--max-kept-messages" in err
-
-
-def test_finish_lets_the_open_exchanges_go_in_one_pass(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Past the budget, finish() lets go of every exchange still open and then compacts the
-    lists once: compacting at every eighth of them as it went cost the 1 M-message storm
-    twelve passes over up to a million items."""
-    from sipauth_analyzer.correlate import exchanges
-
-    monkeypatch.setattr(exchanges, "COMPACT_MIN_RETIRED", 8)  # compact as early as allowed
-    passes: list[bool] = []
-    real_compact = Correlator._compact
-
-    def counted(self: Correlator) -> None:
-        passes.append(self._finishing)
-        real_compact(self)
-
-    monkeypatch.setattr(Correlator, "_compact", counted)
-    result = _analyze(_storm(tmp_path), 1_000)
-    assert passes.count(False) > 3  # while streaming, retired objects went every so often
-    # In finish: the compaction before and the one after letting the open exchanges go.
-    assert passes.count(True) == 1
-    assert result.correlation.undiagnosed_exchanges > 400

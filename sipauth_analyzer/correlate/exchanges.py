@@ -221,7 +221,6 @@ class Correlator:
         # id() of retired exchanges, transactions and messages still referenced by the lists
         # below until the next _compact (alive until then, so no id is reused meanwhile).
         self._retired: set[int] = set()
-        self._finishing = False  # finish() compacts once, after letting every open one go
         self._exchange_count = 0
         self._metrics = MetricsBuilder(options.max_tracked_nonces)
         self._messages: list[SipMessage] = []
@@ -724,8 +723,7 @@ class Correlator:
     def _maybe_compact(self) -> None:
         retired = self._retired
         if (
-            not self._finishing
-            and len(retired) >= COMPACT_MIN_RETIRED
+            len(retired) >= COMPACT_MIN_RETIRED
             and COMPACT_SHARE * len(retired) >= len(self._messages)
         ):
             self._compact()
@@ -749,10 +747,7 @@ class Correlator:
         self._compact()  # so that every exchange below is one still kept
         if self._budget_reached is not None:
             # Exchanges still open at the end never sealed: past the budget they go too, or
-            # the rules would see them without the exchanges let go around them. One pass
-            # drops them all: compacting as they went (at every eighth of the lists) cost the
-            # 1 M-message storm twelve passes, 1.7 s.
-            self._finishing = True
+            # the rules would see them without the exchanges let go around them.
             for exchange in list(self._exchanges):
                 if exchange.id not in self._kept_sealed:
                     self._settle(exchange)
