@@ -85,7 +85,7 @@ def _merged_summary(report: ReportInput) -> dict[str, Any]:
 # against 2.03-3.11 s (best of six renders, two processes each, taking turns). The text is
 # exactly what _ENCODER writes for the same record (key order, separators, string escapes,
 # number spellings): tests/report/test_json_exchanges.py compares the two on every capture we
-# have. ``exchange_record`` reads the text back, for ``build_document``.
+# have. ``build_document`` reads the text back.
 
 _quote = json.encoder.encode_basestring  # _ENCODER's string encoder (ensure_ascii=False)
 _REDACTED_JSON = _quote(REDACTED)
@@ -194,14 +194,6 @@ def exchange_json(
         f'"frames": [{", ".join([int.__repr__(f) for f in exchange.frames])}], '
         f'"attempts": [{attempts}]}}'
     )
-
-
-def exchange_record(
-    exchange: AuthExchange, run: RunReport, peers: PeerNames, show_secrets: bool
-) -> dict[str, Any]:
-    """One exchange of the ``"exchanges"`` list, as data."""
-    record: dict[str, Any] = json.loads(exchange_json(exchange, run, peers, show_secrets))
-    return record
 
 
 class _Encoded(str):
@@ -325,13 +317,14 @@ def build_document(report: ReportInput) -> dict[str, Any]:
 
 
 def _document(report: ReportInput) -> dict[str, Any]:
-    """The document with ``"exchanges"`` left as a generator of records, built as it is read.
+    """The document with ``"exchanges"`` left as a generator of each exchange's JSON text,
+    made as it is read.
 
-    The exchanges are the bulk of an auth storm's report (one record per exchange, ~2 KB each
-    as Python objects). ``render`` encodes each record and drops it, so the report never holds
-    them all: building them all first held ~200 MB more on a 200,000-message storm, and every
-    young-generation GC pass while building (the collector runs during rendering) re-walked
-    the growing list, which made rendering superlinear.
+    The exchanges are the bulk of an auth storm's report (~3.5 KB of JSON each). ``render``
+    writes each text and drops it, so the report never holds them all: building every record
+    first held ~200 MB more on a 200,000-message storm, and every young-generation GC pass
+    while building (the collector runs during rendering) re-walked the growing list, which
+    made rendering superlinear.
     """
     codes = rules_by_code()
     seen_codes = sorted({f.code for f in [*report.findings, *report.known]})
