@@ -88,6 +88,10 @@ def is_auth_failure(exchange: AuthExchange) -> bool:
     return exchange.challenged or any(_carries_credentials(a) for a in exchange.attempts)
 
 
+def _is_digest(scheme: str) -> bool:
+    return scheme == "Digest" or scheme.lower() == "digest"
+
+
 #: Nonces a NonceLifetimes remembers (see there; CorrelateOptions.max_tracked_nonces).
 MAX_TRACKED_NONCES = 100_000
 
@@ -148,15 +152,18 @@ class NonceLifetimes:
         final = transaction.final
         status = final.status if final is not None else None
         if final is not None and status in CHALLENGE_STATUSES:
-            for challenge in final.challenges:
-                if challenge.nonce and challenge.scheme.lower() == "digest":
-                    self._seen((server, challenge.nonce), final.source.time)
+            self._issued(server, final.challenges, final.source.time)
         accepted = status is not None and 200 <= status < 300
         time = request.source.time
         for credentials in request.credentials:
-            if not credentials.nonce or credentials.scheme.lower() != "digest":
-                continue
-            self._used((server, credentials.nonce), time, accepted)
+            if credentials.nonce and _is_digest(credentials.scheme):
+                self._used((server, credentials.nonce), time, accepted)
+
+    def _issued(self, server: str, challenges: tuple[Challenge, ...], time: float) -> None:
+        """``server`` issued ``challenges`` (a 401/407's) at ``time``."""
+        for challenge in challenges:
+            if challenge.nonce and _is_digest(challenge.scheme):
+                self._seen((server, challenge.nonce), time)
 
     def _used(self, key: tuple[str, str], time: float, accepted: bool) -> None:
         """A request used nonce ``key`` at ``time``, and got a 2xx if ``accepted``."""
@@ -184,10 +191,6 @@ class NonceLifetimes:
             if lifetime > out.get(server, float("-inf")):
                 out[server] = lifetime
         return out
-
-
-def _is_digest(scheme: str) -> bool:
-    return scheme == "Digest" or scheme.lower() == "digest"
 
 
 def _add_exchange(metrics: Metrics, nonces: NonceLifetimes, exchange: AuthExchange) -> None:
@@ -221,10 +224,7 @@ def _add_exchange(metrics: Metrics, nonces: NonceLifetimes, exchange: AuthExchan
         if final is not None and status in CHALLENGE_STATUSES:
             challenges = final.challenges
             if tracks_nonces:
-                final_time = final.source.time
-                for challenge in challenges:
-                    if challenge.nonce and _is_digest(challenge.scheme):
-                        nonces._seen((server, challenge.nonce), final_time)
+                nonces._issued(server, challenges, final.source.time)
         carries = request.has_header("authorization") or request.has_header(
             "proxy-authorization"
         )

@@ -101,9 +101,9 @@ def _json_int(value: int | None) -> str:
 
 def _json_time(epoch: float | None) -> str:
     """``_time(epoch)`` as the encoder writes it."""
-    if epoch is None:
+    value = _time(epoch)
+    if value is None:
         return "null"
-    value = round(epoch, 6)
     if not math.isfinite(value):  # the encoder's spellings
         return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
     return float.__repr__(value)
