@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench fuzz samples clean tshark tcpdump
 
-$(STAMP): pyproject.toml
+# setup.py builds the optional C drop path (sipauth_analyzer/capture/_droprun.c) in place.
+$(STAMP): pyproject.toml setup.py sipauth_analyzer/capture/_droprun.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -50,4 +51,5 @@ fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz.campaign
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/out build
+	rm -f sipauth_analyzer/capture/_droprun.*.so

@@ -26,6 +26,13 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _drop_path(built: bool | None) -> str:
+    """The reader's C drop path, when the run recorded it (runs before 2026-12-07 did not)."""
+    if built is None:
+        return ""
+    return "C drop path built; " if built else "C drop path not built (Python loop only); "
+
+
 def render(report: dict[str, Any]) -> str:
     machine = report["machine"]
     load = machine.get("load_average_1_5_15") or [None]
@@ -33,6 +40,7 @@ def render(report: dict[str, Any]) -> str:
         f"Run {report['generated_at']} on {machine['nproc']} × {machine['cpu']}, "
         f"{machine['implementation']} {machine['python']}, "
         f"{(machine.get('tshark') or 'no tshark').rstrip('.')}; "
+        f"{_drop_path(machine.get('c_drop_path'))}"
         f"load average at the end {_num(load[0], 2)}.",
         "",
         "| workload | capture | packets | MB | SIP messages | fragmented | Call-IDs |",

@@ -878,6 +878,8 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "tshark": tshark_version,
         "load_average_1_5_15": list(os.getloadavg()),
+        # Whether the reader's C drop path (capture/_droprun.c) was built in this install.
+        "c_drop_path": _python_probe("sipauth_analyzer.capture._droprun") is None,
     }
 
 
