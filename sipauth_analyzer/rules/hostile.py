@@ -36,6 +36,9 @@ class AuthFailure:
     guess_key: tuple[str, str, str, str]  # (username, nonce, cnonce, nc): same key, same hash input
     request: SipMessage
     answer: SipMessage
+    # The Request-URI of a credentialed request other than REGISTER (a call, a MESSAGE…): the
+    # destination a device was trying to reach. None for registrations and probes.
+    call_target: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +73,13 @@ def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
             username = first.username or ""
             response_hash = first.response or ""
             key = (username, first.nonce or "", first.cnonce or "", first.nc or "")
+            target = request.request_uri if request.method != "REGISTER" else None
         elif status in (403, 404) and not request.credentials:
             uri = request.from_uri or ""
             username = uri.split(":", 1)[-1].split("@", 1)[0]
             response_hash = ""
             key = (username, "", "", "")
+            target = None
         else:
             continue
         source = request.source
@@ -87,6 +92,7 @@ def _failures(ctx: RuleContext) -> dict[tuple[str, str], list[AuthFailure]]:
                 key,
                 request,
                 final,
+                target,
             )
         )
     return out
@@ -148,6 +154,8 @@ class _Window:
         self.users: Counter[str] = Counter()
         self.hashes: Counter[str] = Counter()
         self.call_ids: Counter[str] = Counter()
+        self.targets: Counter[str] = Counter()
+        self.calls = 0  # failures with a call_target
         self.proven_count = 0
 
     def __len__(self) -> int:
@@ -158,6 +166,9 @@ class _Window:
         if failure.response_hash:
             _step(self.hashes, failure.response_hash, step)
         _step(self.call_ids, failure.call_id, step)
+        if failure.call_target is not None:
+            _step(self.targets, failure.call_target, step)
+            self.calls += step
         if failure.guess_key in self.proven:
             self.proven_count += step
 
@@ -172,13 +183,16 @@ class _Window:
 
     def looks_misconfigured(self) -> bool:
         """One device repeating its one wrong password: a single username, no proof of different
-        passwords, and either the same response every time or at most two Call-IDs (a device
-        keeps its Call-ID across registrations, RFC 3261 §10.2; guessing tools rarely do)."""
+        passwords, and either the same response every time, at most two Call-IDs (a device
+        keeps its Call-ID across registrations, RFC 3261 §10.2; guessing tools rarely do), or
+        only calls, to many destinations (a PBX dialling out over a trunk whose password is
+        wrong: each call is a new Call-ID to the number dialled; a guessing tool varies the
+        password, not the destination)."""
         if self.proven_count or len(self.users) != 1:
             return False
-        if len(self.hashes) == 1:
+        if len(self.hashes) == 1 or len(self.call_ids) <= 2:
             return True
-        return len(self.call_ids) <= 2
+        return self.calls == len(self) and 2 * len(self.targets) >= len(self.call_ids)
 
 
 def brute_force(ctx: RuleContext) -> dict[tuple[str, str], BruteForce]:

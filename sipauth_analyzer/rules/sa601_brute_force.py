@@ -9,10 +9,14 @@ What it checks
       stuffing), or
     * ``brute_force_failures`` or more failures occurred, unless they look like one
       misconfigured device: a single username, no proof of different passwords, and either the
-      same response value every time or at most two Call-IDs (a device looping on its one
-      wrong password keeps its Call-ID, RFC 3261 §10.2; guessing tools start new ones). Proof
-      of different passwords: the same username, nonce, cnonce and nc answered with different
-      responses — only the password can make them differ.
+      same response value every time, at most two Call-IDs (a device looping on its one
+      wrong password keeps its Call-ID, RFC 3261 §10.2; guessing tools start new ones), or
+      only calls (credentialed requests other than REGISTER) to at least half as many
+      distinct Request-URIs as Call-IDs (a PBX dialling out over a trunk with a wrong
+      password: each call is a new Call-ID to the number dialled, while a guessing tool
+      varies the password, not the destination). Proof of different passwords: the same
+      username, nonce, cnonce and nc answered with different responses — only the password
+      can make them differ.
 
     Exchanges from sources found here (or by SA602) are left out of the configuration rules
     (1xx, 2xx, 3xx, 5xx): their advice is for misconfigured devices, not for attackers.
@@ -49,8 +53,9 @@ META = RuleMeta(
     summary="One source failed authentication with many usernames or many guesses in a short time",
     explanation=(
         "Many failing usernames, or many failures proven to use different passwords or spread "
-        "over many calls/registrations within a minute, is credential guessing — distinct from "
-        "one device repeating its one wrong password."
+        "over many registrations or calls to one destination within a minute, is credential "
+        "guessing — distinct from one device repeating its one wrong password, including a "
+        "PBX whose calls to many numbers all fail on a wrong trunk password."
     ),
     remediation=(
         "Block the source address (firewall, fail2ban, Kamailio pike/htable); allow-list "

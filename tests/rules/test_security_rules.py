@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from tests.rules import rule_scenarios
-from tests.rules.sipbuild import UNAUTHORIZED, by_code, codes, creds, exchange, findings, www
+from tests.rules.sipbuild import (
+    PROXY_REQUIRED,
+    UNAUTHORIZED,
+    Wire,
+    by_code,
+    codes,
+    creds,
+    exchange,
+    findings,
+    proxy_auth,
+    www,
+)
 
 
 def test_sa601_many_usernames_from_one_source() -> None:
@@ -67,3 +78,41 @@ def test_sa601_same_nonce_different_responses_proves_guessing_even_in_one_call_i
     assert codes(found) == ["SA601"]  # the loop and stale-nonce advice are not for attackers
     assert "password guessing" in found[0].message
     assert "over 1 Call-ID —" in found[0].message
+
+
+def _calls_with_one_wrong_password(destinations: list[str]) -> list[Wire]:
+    """A PBX dialling out over a trunk (one username), each call INVITE → 407 → INVITE with
+    credentials → 407 again (fresh nonce, so every response differs), 1 s apart."""
+    wires: list[Wire] = []
+    for index, destination in enumerate(destinations):
+        nonces = (f"a{index}", f"b{index}")
+        wires += exchange(
+            "INVITE",
+            t0=index * 1.0,
+            step=0.01,
+            call_id=f"c{index}@pbx",
+            from_tag=f"f{index}",
+            uri=destination,
+            user="trunk-9000",
+            user_agent="Asterisk PBX 16.2.1",
+            responses=[(407, PROXY_REQUIRED, [proxy_auth(nonce=n)]) for n in nonces],
+            retries=[[creds("Proxy-Authorization", user="trunk-9000", nonce=nonces[0],
+                            uri=destination, response_hash=f"{index:032x}")]],
+        )
+    return wires
+
+
+def test_sa601_silent_for_a_pbx_whose_calls_to_many_numbers_fail_on_one_password() -> None:
+    destinations = [f"sip:+1555{index:07d}@198.51.100.20" for index in range(12)]
+    found = findings(_calls_with_one_wrong_password(destinations))
+    assert "SA601" not in codes(found)
+    # It is diagnosed as the configuration problem it is, not hidden as an attacker.
+    assert "SA303" in codes(found)
+
+
+def test_sa601_still_fires_for_one_username_guessed_on_calls_to_one_destination() -> None:
+    found = findings(_calls_with_one_wrong_password(["sip:+15550000000@198.51.100.20"] * 12))
+    brute = by_code(found, "SA601")
+    assert len(brute) == 1
+    assert "password guessing" in brute[0].message
+    assert "over 12 Call-IDs" in brute[0].message
