@@ -120,6 +120,17 @@ def end_caveat(ctx: RuleContext, message: SipMessage) -> str:
     return ""
 
 
+def _credentials_accepted(transaction: Transaction) -> bool:
+    """A 2xx to a request carrying credentials: what every NonceLifetimes lifetime ends with."""
+    final = transaction.final
+    return (
+        final is not None
+        and final.status is not None
+        and 200 <= final.status < 300
+        and bool(transaction.request.credentials)
+    )
+
+
 def nonce_lifetimes(ctx: RuleContext) -> dict[str, float]:
     """Server IP → longest observed nonce lifetime (issue to the last 2xx to a request using it).
 
@@ -130,10 +141,15 @@ def nonce_lifetimes(ctx: RuleContext) -> dict[str, float]:
     cached = ctx.cache.get("nonce_lifetimes")
     if isinstance(cached, dict):
         return cached
-    observed = NonceLifetimes()
-    for transaction in ctx.correlation.transactions:
-        observed.add(transaction)
-    lifetimes = observed.longest_by_server()
+    transactions = ctx.correlation.transactions
+    lifetimes: dict[str, float] = {}
+    # A lifetime ends at a 2xx to a request with credentials: with none in the capture there is
+    # none to find. An auth storm has none, and timing its ~90,000 challenges anyway took 0.3 s.
+    if any(_credentials_accepted(t) for t in transactions):
+        observed = NonceLifetimes()
+        for transaction in transactions:
+            observed.add(transaction)
+        lifetimes = observed.longest_by_server()
     ctx.cache["nonce_lifetimes"] = lifetimes
     return lifetimes
 
