@@ -19,7 +19,12 @@ from hypothesis import strategies as st
 
 from bench.generate import TrunkParams, generate_trunk
 from sipauth_analyzer.capture import reader
-from sipauth_analyzer.capture.decode import LINKTYPE_ETHERNET
+from sipauth_analyzer.capture.decode import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+)
 from sipauth_analyzer.capture.model import CaptureOptions, CaptureStats
 from sipauth_analyzer.primitives import NoteSink
 from tests.conftest import (
@@ -104,9 +109,31 @@ def _as_big_endian_pcap(data: bytes) -> bytes:
     return b"".join(out)
 
 
+def _relinked(data: bytes, linktype: int, link_header: Callable[[bytes], bytes]) -> bytes:
+    """The Ethernet pcap with every frame's 14-byte Ethernet header replaced."""
+    header, records = _records(data)
+    fields = list(struct.unpack("<IHHiIII", header))
+    fields[6] = linktype
+    out = [struct.pack("<IHHiIII", *fields)]
+    for sec, usec, packet, wire in records:
+        relinked = link_header(packet[12:14]) + packet[14:]
+        out.append(struct.pack("<IIII", sec, usec, len(relinked), wire - len(packet)
+                               + len(relinked)) + relinked)
+    return b"".join(out)
+
+
+def _sll(ethertype: bytes) -> bytes:  # Linux cooked capture v1: protocol at offset 14
+    return struct.pack("!HHH8s", 0, 1, 6, bytes(8)) + ethertype
+
+
+def _sll2(ethertype: bytes) -> bytes:  # v2: protocol first, 20 bytes in all
+    return ethertype + struct.pack("!HIHBB8s", 0, 1, 1, 0, 6, bytes(8))
+
+
 @pytest.fixture(scope="module")
 def trunk_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A generated trunk (mostly RTP, with fragmented INVITEs) in four encodings."""
+    """A generated trunk (mostly RTP, with fragmented INVITEs) in seven encodings: each byte
+    order of pcap and pcapng, and the other link layers with a fast path."""
     directory = tmp_path_factory.mktemp("droprun")
     pcap = generate_trunk(TrunkParams(packets=20_000), directory).path
     data = pcap.read_bytes()
@@ -115,6 +142,9 @@ def trunk_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("pcapng-le.pcapng", _as_pcapng(data, big=False)),
         ("pcapng-be.pcapng", _as_pcapng(data, big=True)),
         ("pcap-be.pcap", _as_big_endian_pcap(data)),
+        ("raw-ip.pcap", _relinked(data, LINKTYPE_RAW, lambda ethertype: b"")),
+        ("sll.pcap", _relinked(data, LINKTYPE_LINUX_SLL, _sll)),
+        ("sll2.pcap", _relinked(data, LINKTYPE_LINUX_SLL2, _sll2)),
     ):
         path = directory / name
         path.write_bytes(content)
@@ -124,7 +154,9 @@ def trunk_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @needs_native
 @pytest.mark.parametrize(
-    "variant", ["pcap", "pcapng-le.pcapng", "pcapng-be.pcapng", "pcap-be.pcap"]
+    "variant",
+    ["pcap", "pcapng-le.pcapng", "pcapng-be.pcapng", "pcap-be.pcap", "raw-ip.pcap", "sll.pcap",
+     "sll2.pcap"],
 )
 def test_a_trunk_reads_the_same_with_the_c_drop_path(
     variant: str, trunk_variants: dict[str, Path], monkeypatch: pytest.MonkeyPatch
