@@ -42,13 +42,15 @@ needs_native = pytest.mark.skipif(
 )
 
 
-def _read(paths: list[Path], drop_run: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+def _read(paths: list[Path], drop_run: Any, monkeypatch: pytest.MonkeyPatch,
+          options: CaptureOptions | None = None) -> tuple[Any, ...]:
     monkeypatch.setattr(reader, "native_drop_run", drop_run)
     notes, stats = NoteSink(), CaptureStats()
     messages = [
         (m.file, m.frame, m.frames, m.time, m.data, m.wire_size, m.src, m.dst, m.transport,
          m.ip_fragments, m.flags)
-        for m in reader.read_messages([str(p) for p in paths], CaptureOptions(), notes, stats)
+        for m in reader.read_messages([str(p) for p in paths], options or CaptureOptions(),
+                                      notes, stats)
     ]
     return (
         messages,
@@ -169,6 +171,44 @@ def test_a_trunk_reads_the_same_with_the_c_drop_path(
     # The C path did the dropping: nearly every RTP record went through it, not the loop.
     assert python[1][0] == 20_000 and len(python[0]) > 300
     assert sum(calls) > 15_000, calls[:20]
+
+
+@needs_native
+@pytest.mark.parametrize("variant", ["pcap", "pcapng-be.pcapng"])
+def test_runs_cut_by_the_read_buffer_read_the_same(
+    variant: str, trunk_variants: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small, odd-sized read chunks cut records everywhere: drop_run must stop before a record
+    the buffer does not hold whole, and the loop carry on after the refill."""
+    path = trunk_variants[variant]
+    for chunk in (4093, 65_537):
+        options = CaptureOptions(read_chunk_size=chunk)
+        calls: list[int] = []
+        native = _read([path], _counting(calls), monkeypatch, options)
+        assert native == _read([path], None, monkeypatch, options)
+        assert native == _read([path], None, monkeypatch)  # and what one buffer gives
+        assert sum(calls) > 15_000
+
+
+@needs_native
+def test_a_damaged_trunk_reads_the_same_with_the_c_drop_path(
+    trunk_variants: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Seeded random byte damage over the whole file, read through small buffers."""
+    import random
+
+    data = trunk_variants["pcap"].read_bytes()
+    rng = random.Random(20261207)
+    options = CaptureOptions(read_chunk_size=32_771)
+    for case in range(12):
+        damaged = bytearray(data)
+        for _ in range(40):
+            damaged[rng.randrange(24, len(damaged))] = rng.randrange(256)
+        path = tmp_path / f"damaged-{case}.pcap"
+        path.write_bytes(bytes(damaged))
+        assert _read([path], NATIVE, monkeypatch, options) == _read(
+            [path], None, monkeypatch, options
+        ), case
 
 
 def _every_capture() -> list[Path]:
