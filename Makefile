@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench fuzz samples clean tshark tcpdump
 
-# setup.py builds the optional C drop path (sipauth_analyzer/capture/_droprun.c) in place.
-$(STAMP): pyproject.toml setup.py sipauth_analyzer/capture/_droprun.c
+# setup.py builds the optional C helpers (capture/_droprun.c, sip/_headers.c) in place.
+$(STAMP): pyproject.toml setup.py sipauth_analyzer/capture/_droprun.c sipauth_analyzer/sip/_headers.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -52,4 +52,4 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/out build
-	rm -f sipauth_analyzer/capture/_droprun.*.so
+	rm -f sipauth_analyzer/capture/_droprun.*.so sipauth_analyzer/sip/_headers.*.so

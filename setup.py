@@ -1,7 +1,9 @@
-"""The one optional C extension (capture/_droprun.c); everything else is in pyproject.toml.
+"""The two optional C extensions; everything else is in pyproject.toml.
 
+capture/_droprun.c skips runs of RTP records, sip/_headers.c is the parser's fast header pass.
 ``optional=True``: without a C compiler or Python headers the install still succeeds and the
-reader runs its pure-Python loop, which gives the same results (tests/capture/test_droprun.py).
+Python code does both, with the same results (tests/capture/test_droprun.py,
+tests/sip/test_fast_headers.py).
 """
 
 from setuptools import Extension, setup
@@ -12,6 +14,11 @@ setup(
             "sipauth_analyzer.capture._droprun",
             ["sipauth_analyzer/capture/_droprun.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "sipauth_analyzer.sip._headers",
+            ["sipauth_analyzer/sip/_headers.c"],
+            optional=True,
+        ),
     ]
 )

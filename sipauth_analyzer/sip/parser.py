@@ -14,7 +14,7 @@ survives (``text.encode("latin-1")`` gives it back) and no lone surrogates reach
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sipauth_analyzer.capture.model import FLAG_INCOMPLETE, FLAG_TRUNCATED, CapturedMessage
@@ -258,8 +258,8 @@ def parse(
         head = head_bytes.decode("latin-1")
         problems.add("non-utf8", "header bytes are not valid UTF-8; decoded as Latin-1")
 
-    lines = head.split("\n")
-    start_line = lines[0].strip()
+    first_break = head.find("\n")
+    start_line = (head if first_break < 0 else head[:first_break]).strip()
     start = _parse_start_line(start_line, data, opts)
     if isinstance(start, ParseProblem):
         return start
@@ -278,37 +278,18 @@ def parse(
             f"request method {_snippet(method or '', opts.snippet_chars)} is not a token",
         )
 
-    # Fast path: every line is "name: value" with a name seen before. Folded lines start
-    # with SP/HTAB, which no cached name does, so they (and lines without a colon) miss the
-    # cache and send the message down the general path, which reports them.
-    # A header outside the profile's keep_headers costs one set lookup: never stripped,
-    # shared or stored.
     keep = opts.keep_headers
-    names: list[str] = []
-    values: list[str] = []
-    if len(lines) <= opts.max_header_lines:
-        known = _HEADER_KEYS
-        shared = _SHARED_VALUES
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            key = known.get(name)
-            if key is None or not colon:
-                names, values = _index_headers(lines, problems, opts)
-                break
-            if keep is not None and key not in keep:
-                continue
-            value = value.strip()
-            seen = shared.get(value)
-            if seen is not None:
-                value = seen
-            elif len(value) <= opts.shared_value_max_chars:
-                if len(shared) >= opts.shared_values:
-                    shared.clear()
-                shared[value] = value
-            names.append(key)
-            values.append(value)
+    # The lines are head.split("\n"): at most max_header_lines of them for the fast path.
+    fast = (
+        fast_headers(head, _HEADER_KEYS, keep, _SHARED_VALUES, opts.shared_value_max_chars,
+                     opts.shared_values)
+        if head.count("\n") < opts.max_header_lines
+        else None
+    )
+    if fast is None:
+        names, values = _index_headers(head.split("\n"), problems, opts)
     else:
-        names, values = _index_headers(lines, problems, opts)
+        names, values = fast
     layout = header_layout(tuple(names), opts.shared_layouts)
     positions = layout.positions
 
@@ -364,6 +345,59 @@ def _may_hash_body(positions: Mapping[str, tuple[int, ...]], values: list[str]) 
             if "\\" in line or "auth-int" in line.lower():
                 return True
     return False
+
+
+def python_fast_headers(  # noqa: PLR0917 - the C function's signature
+    head: str,
+    known: Mapping[str, str],
+    keep: frozenset[str] | None,
+    shared: dict[str, str],
+    max_chars: int,
+    limit: int,
+) -> tuple[list[str], list[str]] | None:
+    """The fast header pass: every line after the first is "name: value" with a raw name seen
+    before (in ``known``); the kept ones' folded names and stripped values, shared through
+    ``shared`` (at most ``limit`` values of at most ``max_chars`` characters).
+
+    None sends the message to the general pass (``_index_headers``), which reports what is
+    odd: folded lines start with SP/HTAB, which no known name does, so they (and lines without
+    a colon) miss the table. A header outside ``keep`` costs one set lookup: never stripped,
+    shared or stored. sip/_headers.c does the same in C (``fast_headers`` below).
+    """
+    names: list[str] = []
+    values: list[str] = []
+    for line in head.split("\n")[1:]:
+        name, colon, value = line.partition(":")
+        key = known.get(name)
+        if key is None or not colon:
+            return None
+        if keep is not None and key not in keep:
+            continue
+        value = value.strip()
+        seen = shared.get(value)
+        if seen is not None:
+            value = seen
+        elif len(value) <= max_chars:
+            if len(shared) >= limit:
+                shared.clear()
+            shared[value] = value
+        names.append(key)
+        values.append(value)
+    return names, values
+
+
+FastHeaders = Callable[
+    [str, Mapping[str, str], "frozenset[str] | None", dict[str, str], int, int],
+    "tuple[list[str], list[str]] | None",
+]
+# The fast pass in C when it was built at install (sip/_headers.c), else the Python one; the
+# two give the same result (tests/sip/test_fast_headers.py). Read at each parse, so a test can
+# set it.
+fast_headers: FastHeaders
+try:
+    from sipauth_analyzer.sip._headers import fast_headers
+except ImportError:  # pragma: no cover - depends on the install
+    fast_headers = python_fast_headers
 
 
 # Raw header names (as written before the colon) already known to be valid, mapped to their
