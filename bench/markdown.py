@@ -26,11 +26,15 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _drop_path(built: bool | None) -> str:
-    """The reader's C drop path, when the run recorded it (runs before 2026-12-07 did not)."""
-    if built is None:
-        return ""
-    return "C drop path built; " if built else "C drop path not built (Python loop only); "
+def _c_helpers(machine: dict[str, Any]) -> str:
+    """Which optional C helpers the run measured, as far as it recorded them (runs before
+    2026-12-07 recorded neither, the first runs of that day only the drop path)."""
+    parts = []
+    for key, name in (("c_drop_path", "C drop path"), ("c_header_pass", "C header pass")):
+        built = machine.get(key)
+        if built is not None:
+            parts.append(f"{name} {'built' if built else 'not built (Python only)'}; ")
+    return "".join(parts)
 
 
 def render(report: dict[str, Any]) -> str:
@@ -40,7 +44,7 @@ def render(report: dict[str, Any]) -> str:
         f"Run {report['generated_at']} on {machine['nproc']} × {machine['cpu']}, "
         f"{machine['implementation']} {machine['python']}, "
         f"{(machine.get('tshark') or 'no tshark').rstrip('.')}; "
-        f"{_drop_path(machine.get('c_drop_path'))}"
+        f"{_c_helpers(machine)}"
         f"load average at the end {_num(load[0], 2)}.",
         "",
         "| workload | capture | packets | MB | SIP messages | fragmented | Call-IDs |",

@@ -878,8 +878,10 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "tshark": tshark_version,
         "load_average_1_5_15": list(os.getloadavg()),
-        # Whether the reader's C drop path (capture/_droprun.c) was built in this install.
+        # Whether the optional C helpers were built in this install: the reader's drop path
+        # (capture/_droprun.c) and the parser's header pass (sip/_headers.c).
         "c_drop_path": _python_probe("sipauth_analyzer.capture._droprun") is None,
+        "c_header_pass": _python_probe("sipauth_analyzer.sip._headers") is None,
     }
 
 

@@ -1,4 +1,4 @@
-"""bench.markdown's machine line says whether the reader's C drop path was measured."""
+"""bench.markdown's machine line says which optional C helpers were measured."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from bench.markdown import render
 from bench.run import machine_info
 from sipauth_analyzer.capture import reader
+from sipauth_analyzer.sip import parser
 
 
 def _report(machine: dict[str, Any]) -> dict[str, Any]:
@@ -22,22 +23,28 @@ def _report(machine: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("built", "said"),
+    ("recorded", "said"),
     [
-        (True, "4.0.17; C drop path built; load average"),
-        (False, "4.0.17; C drop path not built (Python loop only); load average"),
-        (None, "4.0.17; load average"),  # results.json of runs before it was recorded
+        ({"c_drop_path": True, "c_header_pass": True},
+         "4.0.17; C drop path built; C header pass built; load average"),
+        ({"c_drop_path": False, "c_header_pass": False},
+         "4.0.17; C drop path not built (Python only); C header pass not built (Python only); "
+         "load average"),
+        ({"c_drop_path": True}, "4.0.17; C drop path built; load average"),  # 20:40Z-21:37Z
+        ({}, "4.0.17; load average"),  # results.json of runs before either was recorded
     ],
 )
-def test_the_machine_line_says_which_drop_path_was_measured(built: bool | None, said: str) -> None:
-    machine = {
+def test_the_machine_line_says_which_c_helpers_were_measured(
+    recorded: dict[str, bool], said: str
+) -> None:
+    machine: dict[str, Any] = {
         "nproc": 2, "cpu": "AMD EPYC", "implementation": "CPython", "python": "3.11.7",
-        "tshark": "TShark 4.0.17", "load_average_1_5_15": [1.5, 1.0, 0.5],
+        "tshark": "TShark 4.0.17", "load_average_1_5_15": [1.5, 1.0, 0.5], **recorded,
     }
-    if built is not None:
-        machine["c_drop_path"] = built
     assert said in render(_report(machine)).splitlines()[0]
 
 
-def test_machine_info_records_whether_this_install_built_it() -> None:
-    assert machine_info()["c_drop_path"] is (reader.native_drop_run is not None)
+def test_machine_info_records_what_this_install_built() -> None:
+    info = machine_info()
+    assert info["c_drop_path"] is (reader.native_drop_run is not None)
+    assert info["c_header_pass"] is (parser.fast_headers is not parser.python_fast_headers)
