@@ -1,20 +1,4 @@
-# The C drop path (capture/_droprun.c); see its drop_run docstring.
-def drop_run(
-    buf: bytes,
-    off: int,
-    end: int,
-    pcapng: bool,
-    little: bool,
-    check_at: int,
-    frag_at: int,
-    proto_at: int,
-    first_at: int,
-    span: int,
-    want: int,
-    check_mask: int,
-    frag_mask: int,
-    min_caplen: int,
-    max_record_length: int,
-    iface: int,
-    /,
-) -> tuple[int, int, int, int, int]: ...
+# The reader's drop path in C (capture/_droprun.c; its drop_run docstring gives the arguments).
+from sipauth_analyzer.capture.reader import DropRun
+
+drop_run: DropRun

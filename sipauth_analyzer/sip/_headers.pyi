@@ -1,12 +1,5 @@
-# The SIP parser's fast header pass in C (sip/_headers.c); see parser.python_fast_headers.
-from collections.abc import Mapping
+# The SIP parser's fast header pass in C (sip/_headers.c); parser.python_fast_headers is the
+# same pass in Python, with the signature both share.
+from sipauth_analyzer.sip.parser import FastHeaders
 
-def fast_headers(
-    head: str,
-    known: Mapping[str, str],
-    keep: frozenset[str] | None,
-    shared: dict[str, str],
-    max_chars: int,
-    limit: int,
-    /,
-) -> tuple[list[str], list[str]] | None: ...
+fast_headers: FastHeaders

@@ -387,8 +387,8 @@ def python_fast_headers(  # noqa: PLR0917 - the C function's signature
 
 
 FastHeaders = Callable[
-    [str, Mapping[str, str], "frozenset[str] | None", dict[str, str], int, int],
-    "tuple[list[str], list[str]] | None",
+    [str, Mapping[str, str], frozenset[str] | None, dict[str, str], int, int],
+    tuple[list[str], list[str]] | None,
 ]
 # The fast pass in C when it was built at install (sip/_headers.c), else the Python one; the
 # two give the same result (tests/sip/test_fast_headers.py). Read at each parse, so a test can
