@@ -564,14 +564,38 @@ def iso_time(epoch: float | None) -> str | None:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def exchanges_covered(findings: Iterable[Finding]) -> int:
+    """How many exchanges ``findings`` explain: the distinct exchanges they name, plus one for
+    each finding that names none (an oversized request, a capture-wide pattern)."""
+    named: set[int] = set()
+    unnamed = 0
+    for finding in findings:
+        if finding.exchange_ids:
+            named.update(finding.exchange_ids)
+        else:
+            unnamed += 1
+    return len(named) + unnamed
+
+
 def group_findings(findings: Iterable[Finding]) -> list[tuple[str, list[Finding]]]:
-    """Findings grouped by rule code; groups ordered by severity, then size, then code."""
+    """Findings grouped by rule code; groups ordered by severity, then by how many exchanges
+    they explain, then by how many findings they hold, then by code.
+
+    Exchanges, not findings, measure a cause: one brute-force finding covers the thousands of
+    exchanges of its source, while a looping trunk gets one finding per call, capped at
+    ``max_findings_per_rule``.
+    """
     groups: dict[str, list[Finding]] = {}
     for finding in findings:
         groups.setdefault(finding.code, []).append(finding)
     return sorted(
         groups.items(),
-        key=lambda item: (-item[1][0].severity.rank, -len(item[1]), item[0]),
+        key=lambda item: (
+            -item[1][0].severity.rank,
+            -exchanges_covered(item[1]),
+            -len(item[1]),
+            item[0],
+        ),
     )
 
 

@@ -9,6 +9,7 @@ password-guessing tool.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sipauth_analyzer.correlate.model import AuthExchange, Transaction
@@ -256,6 +257,20 @@ def hostile_sources(ctx: RuleContext) -> frozenset[str]:
     found = frozenset({client for client, _ in brute_force(ctx)} | set(scanners(ctx)))
     ctx.cache["hostile_sources"] = found
     return found
+
+
+def exchanges_of(ctx: RuleContext, requests: Iterable[SipMessage]) -> list[AuthExchange]:
+    """The kept exchanges that have one of ``requests`` as an attempt, in exchange order.
+
+    SA601 / SA602 name them (``Finding.exchange_ids``) so that a finding about a source says
+    how much of the capture it explains: one brute-force finding covers thousands of exchanges.
+    """
+    wanted = {id(request) for request in requests}
+    return [
+        exchange
+        for exchange in ctx.correlation.exchanges
+        if any(id(attempt.request) in wanted for attempt in exchange.attempts)
+    ]
 
 
 def diagnosable_exchanges(ctx: RuleContext) -> list[AuthExchange]:

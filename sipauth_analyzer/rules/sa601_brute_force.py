@@ -44,7 +44,7 @@ from sipauth_analyzer.rules.base import (
     plural,
     quoted,
 )
-from sipauth_analyzer.rules.hostile import brute_force
+from sipauth_analyzer.rules.hostile import brute_force, exchanges_of
 
 META = RuleMeta(
     code="SA601",
@@ -87,4 +87,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             server=first.source.dst,
             keys=(attack.reason,),
             evidence_headers=("User-Agent", "Authorization", "Proxy-Authorization"),
+            exchanges=exchanges_of(ctx, (f.request for f in best)),
         )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
-from sipauth_analyzer.rules.hostile import scanners
+from sipauth_analyzer.rules.hostile import exchanges_of, scanners
 
 META = RuleMeta(
     code="SA602",
@@ -57,4 +57,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             server=first.source.dst if len(targets) == 1 else None,
             keys=(name,),
             evidence_headers=("User-Agent",),
+            exchanges=exchanges_of(ctx, messages),
         )

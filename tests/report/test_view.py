@@ -17,12 +17,15 @@ from sipauth_analyzer.report.view import (
     ReportInputError,
     TimeBound,
     build_report,
+    group_findings,
     load_baseline,
     median,
     percentile,
     verdict,
 )
 from tests.conftest import SAMPLE_PCAPS_DIR
+from tests.rules import rule_scenarios
+from tests.rules.sipbuild import UNAUTHORIZED, Wire, by_code, creds, exchange, findings, www
 
 
 def test_percentiles_are_nearest_rank():
@@ -198,3 +201,26 @@ def test_headline_and_metrics_agree_on_failed_for_a_ghost_call():
     assert ", 1 failed — " in verdict(report)
     assert report.overall().failed == 1
     assert report.overall().nonce_lifetime_s is None  # no nonce was ever accepted
+
+
+def _looping_device(index: int) -> list[Wire]:
+    """A device that answers every challenge with the same wrong password (SA301)."""
+    responses = [(401, UNAUTHORIZED, [www(nonce=f"d{index}n{i}")]) for i in range(4)]
+    retries = [[creds(nonce=f"d{index}n{i}", response_hash="f" * 32)] for i in range(3)]
+    return exchange(responses=responses, retries=retries, t0=30.0 + index, step=0.05,
+                    call_id=f"loop-{index}@192.0.2", src=Endpoint(f"192.0.2.{20 + index}", 5060))
+
+
+def test_the_cause_covering_most_exchanges_leads_though_it_has_fewer_findings() -> None:
+    # Eight guesses from one attacker: one SA601 finding over 8 exchanges. Three devices that
+    # loop on a wrong password: three SA301 findings, one exchange each.
+    users = [str(100 + i) for i in range(8)]
+    wires = rule_scenarios.guesses(users)
+    for index in range(3):
+        wires += _looping_device(index)
+    found = findings(wires)
+    assert len(by_code(found, "SA601")) == 1
+    assert len(by_code(found, "SA301")) == 3  # more findings than SA601...
+    groups = group_findings(found)
+    assert groups[0][0] == "SA601"  # ...but fewer exchanges
+    assert [code for code, _ in groups].index("SA301") > 0

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from sipauth_analyzer.rules.base import RuleOptions
+from sipauth_analyzer.rules.engine import run_rules
 from tests.rules import rule_scenarios
 from tests.rules.sipbuild import (
     PROXY_REQUIRED,
     UNAUTHORIZED,
     Wire,
     by_code,
+    clean_register,
     codes,
+    correlation,
     creds,
     exchange,
     findings,
@@ -116,3 +122,26 @@ def test_sa601_still_fires_for_one_username_guessed_on_calls_to_one_destination(
     assert len(brute) == 1
     assert "password guessing" in brute[0].message
     assert "over 12 Call-IDs" in brute[0].message
+
+
+def test_sa601_names_every_exchange_of_its_failures_and_no_other() -> None:
+    wires = rule_scenarios.sa601_fires() + clean_register(t0=20.0)
+    result = correlation(wires)
+    brute = by_code(run_rules(result, RuleOptions()), "SA601")
+    attacker = {e.id for e in result.exchanges if e.client.ip == rule_scenarios.ATTACKER.ip}
+    assert len(attacker) == 5
+    assert len(result.exchanges) == 6  # the benign registration is kept, and not named
+    assert brute[0].exchange_ids == tuple(sorted(attacker))
+
+
+def test_sa602_names_the_exchanges_of_the_scanner_requests() -> None:
+    scanning = [
+        replace(wire, text=wire.text.replace("User-Agent: pjsip", "User-Agent: sipvicious"))
+        for wire in rule_scenarios.guesses(["100", "101"])
+    ]
+    result = correlation(scanning + clean_register(t0=20.0))
+    scanner = by_code(run_rules(result, RuleOptions()), "SA602")
+    attacker = {e.id for e in result.exchanges if e.client.ip == rule_scenarios.ATTACKER.ip}
+    assert len(attacker) == 2
+    assert scanner[0].exchange_ids == tuple(sorted(attacker))
+
