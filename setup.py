@@ -1,9 +1,10 @@
-"""The two optional C extensions; everything else is in pyproject.toml.
+"""The three optional C extensions; everything else is in pyproject.toml.
 
-capture/_droprun.c skips runs of RTP records, sip/_headers.c is the parser's fast header pass.
+capture/_droprun.c skips runs of RTP records, sip/_headers.c is the parser's fast header pass,
+sip/_digest.c the digest parser's plain fast path.
 ``optional=True``: without a C compiler or Python headers the install still succeeds and the
-Python code does both, with the same results (tests/capture/test_droprun.py,
-tests/sip/test_fast_headers.py).
+Python code does all three, with the same results (tests/capture/test_droprun.py,
+tests/sip/test_fast_headers.py, tests/sip/test_digest_fast_path.py).
 """
 
 from setuptools import Extension, setup
@@ -18,6 +19,11 @@ setup(
         Extension(
             "sipauth_analyzer.sip._headers",
             ["sipauth_analyzer/sip/_headers.c"],
+            optional=True,
+        ),
+        Extension(
+            "sipauth_analyzer.sip._digest",
+            ["sipauth_analyzer/sip/_digest.c"],
             optional=True,
         ),
     ]

@@ -879,9 +879,11 @@ def machine_info() -> dict[str, Any]:
         "tshark": tshark_version,
         "load_average_1_5_15": list(os.getloadavg()),
         # Whether the optional C helpers were built in this install: the reader's drop path
-        # (capture/_droprun.c) and the parser's header pass (sip/_headers.c).
+        # (capture/_droprun.c), the parser's header pass (sip/_headers.c) and the digest parser's
+        # plain fast path (sip/_digest.c).
         "c_drop_path": _python_probe("sipauth_analyzer.capture._droprun") is None,
         "c_header_pass": _python_probe("sipauth_analyzer.sip._headers") is None,
+        "c_digest_path": _python_probe("sipauth_analyzer.sip._digest") is None,
     }
 
 

@@ -32,6 +32,15 @@ def capture_files(directory: Path, *, recursive: bool = False) -> list[Path]:
     return sorted(p for p in walk if p.is_file() and p.suffix in CAPTURE_SUFFIXES)
 
 
+def every_capture() -> list[Path]:
+    """The sample captures, the synthetic ones, and the real ones when ../shared is there."""
+    return [
+        *capture_files(SAMPLE_PCAPS_DIR),
+        *capture_files(CAPTURES_DIR, recursive=True),
+        *capture_files(REAL_PCAPS_DIR, recursive=True),
+    ]
+
+
 @pytest.fixture(scope="session")
 def captures_dir() -> Path:
     """The synthetic captures (always present: they are committed)."""

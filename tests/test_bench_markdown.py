@@ -9,7 +9,7 @@ import pytest
 from bench.markdown import render
 from bench.run import machine_info
 from sipauth_analyzer.capture import reader
-from sipauth_analyzer.sip import parser
+from sipauth_analyzer.sip import digest, parser
 
 
 def _report(machine: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +25,9 @@ def _report(machine: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("recorded", "said"),
     [
-        ({"c_drop_path": True, "c_header_pass": True},
+        ({"c_drop_path": True, "c_header_pass": True, "c_digest_path": True},
+         "4.0.17; C drop path built; C header pass built; C digest path built; load average"),
+        ({"c_drop_path": True, "c_header_pass": True},  # runs before the digest path
          "4.0.17; C drop path built; C header pass built; load average"),
         ({"c_drop_path": False, "c_header_pass": False},
          "4.0.17; C drop path not built (Python only); C header pass not built (Python only); "
@@ -48,3 +50,4 @@ def test_machine_info_records_what_this_install_built() -> None:
     info = machine_info()
     assert info["c_drop_path"] is (reader.native_drop_run is not None)
     assert info["c_header_pass"] is (parser.fast_headers is not parser.python_fast_headers)
+    assert info["c_digest_path"] is (digest.plain_fields is not digest.python_plain_fields)

@@ -28,10 +28,7 @@ from sipauth_analyzer.capture.decode import (
 from sipauth_analyzer.capture.model import CaptureOptions, CaptureStats
 from sipauth_analyzer.primitives import NoteSink
 from tests.conftest import (
-    CAPTURES_DIR,
-    REAL_PCAPS_DIR,
-    SAMPLE_PCAPS_DIR,
-    capture_files,
+    every_capture,
 )
 
 NATIVE = reader.native_drop_run
@@ -211,18 +208,11 @@ def test_a_damaged_trunk_reads_the_same_with_the_c_drop_path(
         ), case
 
 
-def _every_capture() -> list[Path]:
-    paths = capture_files(CAPTURES_DIR, recursive=True) + capture_files(SAMPLE_PCAPS_DIR)
-    if REAL_PCAPS_DIR.is_dir():
-        paths += capture_files(REAL_PCAPS_DIR, recursive=True)
-    return paths
-
-
 @needs_native
 def test_every_capture_we_have_reads_the_same_with_the_c_drop_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    paths = _every_capture()
+    paths = every_capture()
     assert len(paths) > 40
     for path in paths:
         assert _read([path], NATIVE, monkeypatch) == _read([path], None, monkeypatch), path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sipauth_analyzer.correlate import CorrelateOptions, correlate
@@ -11,7 +9,9 @@ from sipauth_analyzer.correlate.metrics import NonceLifetimes
 from sipauth_analyzer.pipeline import analyze
 from sipauth_analyzer.rules.base import RuleContext
 from sipauth_analyzer.rules.facts import nonce_lifetimes
-from tests.conftest import CAPTURES_DIR, REAL_PCAPS_DIR, SAMPLE_PCAPS_DIR, capture_files
+from tests.conftest import (
+    every_capture,
+)
 from tests.correlate.sipfactory import Flow, digest_challenge, digest_credentials
 
 
@@ -45,13 +45,6 @@ def test_no_accepted_nonce_means_no_lifetime() -> None:
     assert correlation.overall.nonce_lifetime_s is None
 
 
-def _every_capture() -> list[Path]:
-    paths = capture_files(SAMPLE_PCAPS_DIR) + capture_files(CAPTURES_DIR, recursive=True)
-    if REAL_PCAPS_DIR.is_dir():
-        paths += capture_files(REAL_PCAPS_DIR, recursive=True)
-    return paths
-
-
 def test_nonce_lifetimes_skip_only_captures_where_no_credentials_were_accepted() -> None:
     """The shortcut for captures without an accepted credential (an auth storm) changes no
     answer: every capture we have, and a flow accepted with 202, against NonceLifetimes over
@@ -63,7 +56,7 @@ def test_nonce_lifetimes_skip_only_captures_where_no_credentials_were_accepted()
                      at=0.6)
     flow.response(r, 202, at=0.7)
     correlations = [correlate(flow.messages, CorrelateOptions())]
-    correlations += [analyze([str(path)]).correlation for path in _every_capture()]
+    correlations += [analyze([str(path)]).correlation for path in every_capture()]
     shortcut_taken = 0
     for correlation in correlations:
         reference = NonceLifetimes()

@@ -20,7 +20,10 @@ from sipauth_analyzer.primitives import NoteSink
 from sipauth_analyzer.sip import parser
 from sipauth_analyzer.sip.message import SipMessage, parse_message
 from sipauth_analyzer.sip.parser import ANALYSIS_HEADERS, python_fast_headers
-from tests.conftest import CAPTURES_DIR, REAL_PCAPS_DIR, SAMPLE_PCAPS_DIR, capture_files
+from tests.conftest import (
+    SAMPLE_PCAPS_DIR,
+    every_capture,
+)
 
 try:
     from sipauth_analyzer.sip._headers import fast_headers as native
@@ -49,10 +52,7 @@ def _both(head: str, known: dict[str, str], keep: frozenset[str] | None, shared:
 
 
 def _heads() -> Iterator[str]:
-    paths = capture_files(SAMPLE_PCAPS_DIR) + capture_files(CAPTURES_DIR, recursive=True)
-    if REAL_PCAPS_DIR.is_dir():
-        paths += capture_files(REAL_PCAPS_DIR, recursive=True)
-    for path in paths:
+    for path in every_capture():
         for captured in read_messages([str(path)], CaptureOptions(), NoteSink(), CaptureStats()):
             data = captured.data.lstrip(b"\r\n")
             end = data.find(b"\r\n\r\n")
