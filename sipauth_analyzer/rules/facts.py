@@ -35,15 +35,26 @@ def algorithm_name(value: str | None) -> str:
 
 
 def is_digest(scheme: str) -> bool:
-    return scheme.strip().lower() == "digest"
+    # "Digest" as RFC 3261 spells it first: the rules ask this a few times per message.
+    return scheme == "Digest" or scheme.strip().lower() == "digest"
 
 
-def digest_challenges(message: SipMessage) -> list[Challenge]:
-    return [c for c in message.challenges if is_digest(c.scheme)]
+def digest_challenges(message: SipMessage) -> tuple[Challenge, ...]:
+    """The message's digest challenges: its own tuple when every one is digest (the rule)."""
+    challenges = message.challenges
+    for challenge in challenges:
+        if not is_digest(challenge.scheme):
+            return tuple(c for c in challenges if is_digest(c.scheme))
+    return challenges
 
 
-def digest_credentials(message: SipMessage) -> list[Credentials]:
-    return [c for c in message.credentials if is_digest(c.scheme)]
+def digest_credentials(message: SipMessage) -> tuple[Credentials, ...]:
+    """The message's digest credentials: its own tuple when every one is digest (the rule)."""
+    credentials = message.credentials
+    for item in credentials:
+        if not is_digest(item.scheme):
+            return tuple(c for c in credentials if is_digest(c.scheme))
+    return credentials
 
 
 def challenge_response(attempt: Transaction) -> SipMessage | None:

@@ -266,11 +266,13 @@ def exchanges_of(ctx: RuleContext, requests: Iterable[SipMessage]) -> list[AuthE
     how much of the capture it explains: one brute-force finding covers thousands of exchanges.
     """
     wanted = {id(request) for request in requests}
-    return [
-        exchange
-        for exchange in ctx.correlation.exchanges
-        if any(id(attempt.request) in wanted for attempt in exchange.attempts)
-    ]
+    found: list[AuthExchange] = []
+    for exchange in ctx.correlation.exchanges:
+        for attempt in exchange.attempts:
+            if id(attempt.request) in wanted:
+                found.append(exchange)
+                break
+    return found
 
 
 def diagnosable_exchanges(ctx: RuleContext) -> list[AuthExchange]:
