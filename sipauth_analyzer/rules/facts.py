@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sipauth_analyzer.correlate.metrics import NonceLifetimes
 from sipauth_analyzer.correlate.model import AuthExchange, Outcome, Transaction
@@ -39,22 +40,23 @@ def is_digest(scheme: str) -> bool:
     return scheme == "Digest" or scheme.strip().lower() == "digest"
 
 
+_Scheme = TypeVar("_Scheme", Challenge, Credentials)
+
+
+def _digest_only(items: tuple[_Scheme, ...]) -> tuple[_Scheme, ...]:
+    """``items`` of the digest scheme: the same tuple when all are (the rule), no copy."""
+    for item in items:
+        if not is_digest(item.scheme):
+            return tuple(i for i in items if is_digest(i.scheme))
+    return items
+
+
 def digest_challenges(message: SipMessage) -> tuple[Challenge, ...]:
-    """The message's digest challenges: its own tuple when every one is digest (the rule)."""
-    challenges = message.challenges
-    for challenge in challenges:
-        if not is_digest(challenge.scheme):
-            return tuple(c for c in challenges if is_digest(c.scheme))
-    return challenges
+    return _digest_only(message.challenges)
 
 
 def digest_credentials(message: SipMessage) -> tuple[Credentials, ...]:
-    """The message's digest credentials: its own tuple when every one is digest (the rule)."""
-    credentials = message.credentials
-    for item in credentials:
-        if not is_digest(item.scheme):
-            return tuple(c for c in credentials if is_digest(c.scheme))
-    return credentials
+    return _digest_only(message.credentials)
 
 
 def challenge_response(attempt: Transaction) -> SipMessage | None:
