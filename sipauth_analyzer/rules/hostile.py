@@ -8,7 +8,6 @@ password-guessing tool.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -112,9 +111,10 @@ def _misconfigured_answer(
     if source is None:
         return False
     challenge = source.challenge
-    return challenge.realm != credentials.realm or algorithm_name(
-        challenge.algorithm
-    ) != algorithm_name(credentials.algorithm)
+    if challenge.realm != credentials.realm:
+        return True
+    offered, used = challenge.algorithm, credentials.algorithm
+    return offered != used and algorithm_name(offered) != algorithm_name(used)
 
 
 def _proven_guesses(failures: list[AuthFailure]) -> set[tuple[str, str, str, str]]:
@@ -130,13 +130,13 @@ def _proven_guesses(failures: list[AuthFailure]) -> set[tuple[str, str, str, str
 GuessKey = tuple[str, str, str, str]
 
 
-def _step(counter: Counter[str], key: str, step: int) -> None:
-    """Add ``step`` to ``counter[key]``, dropping the key at zero (len() counts distinct)."""
-    count = counter[key] + step
+def _step(counts: dict[str, int], key: str, step: int) -> None:
+    """Add ``step`` to ``counts[key]``, dropping the key at zero (len() counts distinct)."""
+    count = counts.get(key, 0) + step
     if count:
-        counter[key] = count
+        counts[key] = count
     else:
-        del counter[key]
+        del counts[key]
 
 
 class _Window:
@@ -152,10 +152,12 @@ class _Window:
         self.proven = proven
         self.start = 0
         self.end = 0  # exclusive
-        self.users: Counter[str] = Counter()
-        self.hashes: Counter[str] = Counter()
-        self.call_ids: Counter[str] = Counter()
-        self.targets: Counter[str] = Counter()
+        # Plain dicts, not Counters: a Counter's missing key goes through __missing__ in Python,
+        # and every failure of a flood is counted in and out once.
+        self.users: dict[str, int] = {}
+        self.hashes: dict[str, int] = {}
+        self.call_ids: dict[str, int] = {}
+        self.targets: dict[str, int] = {}
         self.calls = 0  # failures with a call_target
         self.proven_count = 0
 

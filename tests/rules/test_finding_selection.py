@@ -56,7 +56,7 @@ def _by_sorting_everything(messages: list[SipMessage], limit: int) -> list[SipMe
     return unique[:limit]
 
 
-@pytest.mark.parametrize("limit", [0, 1, 5, 200, 10_000])
+@pytest.mark.parametrize("limit", [0, 1, 5, 7, 13, 14, 200, 10_000])  # 7, 14: a tie ends
 def test_unique_messages_selects_what_a_full_sort_would(limit: int) -> None:
     messages = _flood(600)
     shuffled = messages + messages[:50]  # repeats are dropped
