@@ -316,20 +316,24 @@ def parse(
                  values[length_at[0]] if length_at else None, problems)
     if body and opts.body is BodyPolicy.AUTH_INT and not _may_hash_body(positions, values):
         body = b""
+    # Positional, in field order: once per message, and keywords made the call 0.7 µs dearer
+    # (1.0 against 0.28 µs).
     return SipMessage(
-        source=captured if opts.keep_payload else captured.without_data(),
-        is_request=is_request,
-        method=method,
-        request_uri=request_uri,
-        status=status,
-        reason=reason,
-        layout=layout,
-        values=tuple(values),
-        body=body,
-        _problems=problems.items or None,
-        kept_headers=keep,
-        _cseq=cseq,
-        _cseq_parsed=True,
+        captured if opts.keep_payload else captured.without_data(),
+        is_request,
+        method,
+        request_uri,
+        status,
+        reason,
+        layout,
+        tuple(values),
+        body,
+        problems.items or None,  # _problems
+        keep,  # kept_headers
+        None,  # _challenges: parsed on first use
+        None,  # _credentials: likewise
+        cseq,  # _cseq
+        True,  # _cseq_parsed
     )
 
 
