@@ -8,8 +8,10 @@ machines that only cloned the repository — tests that need it skip with a reas
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,23 @@ REAL_PCAPS_MISSING = (
     "(it lives beside the repository, not in it)"
 )
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
+
+
+def optional_c_function(module: str, name: str) -> Any:
+    """``name`` from the optional C extension ``module``, or None when it was not built."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError:  # pragma: no cover - depends on the install
+        return None
+
+
+def needs_c_function(function: Any, source: str, fallback: str) -> pytest.MarkDecorator:
+    """Skip a module's tests when ``function`` (from ``source``) was not built."""
+    return pytest.mark.skipif(
+        function is None,
+        reason=f"{source} is not built in this install (no C compiler or Python headers when "
+        f"it was installed); {fallback}",
+    )
 
 
 def capture_files(directory: Path, *, recursive: bool = False) -> list[Path]:

@@ -18,22 +18,14 @@ from sipauth_analyzer.capture.model import CaptureOptions, CaptureStats
 from sipauth_analyzer.capture.reader import read_messages
 from sipauth_analyzer.primitives import NoteSink
 from sipauth_analyzer.sip import digest
-from sipauth_analyzer.sip.digest import python_plain_fields
+from sipauth_analyzer.sip.digest import PlainFields, python_plain_fields
 from sipauth_analyzer.sip.message import SipMessage, parse_message
-from tests.conftest import (
-    every_capture,
-)
+from tests.conftest import every_capture, needs_c_function, optional_c_function
 from tests.sip.test_fuzz_sip import AUTH_ALPHABET, FUZZ, fast_path_candidates
 
-try:
-    from sipauth_analyzer.sip._digest import plain_fields as native
-except ImportError:  # pragma: no cover - depends on the install
-    native = None  # type: ignore[assignment]
-
-pytestmark = pytest.mark.skipif(
-    native is None,
-    reason="sip/_digest.c is not built in this install (no C compiler or Python headers when "
-    "it was installed); the digest parser runs its Python fast path alone",
+native: PlainFields | None = optional_c_function("sipauth_analyzer.sip._digest", "plain_fields")
+pytestmark = needs_c_function(
+    native, "sip/_digest.c", "the digest parser runs its Python fast path alone"
 )
 
 AUTH_HEADERS = ("www-authenticate", "proxy-authenticate", "authorization",

@@ -19,21 +19,12 @@ from sipauth_analyzer.capture.reader import read_messages
 from sipauth_analyzer.primitives import NoteSink
 from sipauth_analyzer.sip import parser
 from sipauth_analyzer.sip.message import SipMessage, parse_message
-from sipauth_analyzer.sip.parser import ANALYSIS_HEADERS, python_fast_headers
-from tests.conftest import (
-    SAMPLE_PCAPS_DIR,
-    every_capture,
-)
+from sipauth_analyzer.sip.parser import ANALYSIS_HEADERS, FastHeaders, python_fast_headers
+from tests.conftest import SAMPLE_PCAPS_DIR, every_capture, needs_c_function, optional_c_function
 
-try:
-    from sipauth_analyzer.sip._headers import fast_headers as native
-except ImportError:  # pragma: no cover - depends on the install
-    native = None  # type: ignore[assignment]
-
-pytestmark = pytest.mark.skipif(
-    native is None,
-    reason="sip/_headers.c is not built in this install (no C compiler or Python headers when "
-    "it was installed); the parser runs its Python header pass alone",
+native: FastHeaders | None = optional_c_function("sipauth_analyzer.sip._headers", "fast_headers")
+pytestmark = needs_c_function(
+    native, "sip/_headers.c", "the parser runs its Python header pass alone"
 )
 
 
