@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.generate import GeneratedCapture, TrunkParams, generate_trunk
 from bench.markdown import render
-from bench.run import machine_info
+from bench.run import generated_apart, machine_info
 from sipauth_analyzer.capture import reader
 from sipauth_analyzer.sip import digest, parser
 
@@ -51,3 +54,24 @@ def test_machine_info_records_what_this_install_built() -> None:
     assert info["c_drop_path"] is (reader.native_drop_run is not None)
     assert info["c_header_pass"] is (parser.fast_headers is not parser.python_fast_headers)
     assert info["c_digest_path"] is (digest.plain_fields is not digest.python_plain_fields)
+
+
+def _logged_generate(params: TrunkParams, out: Path) -> GeneratedCapture:
+    """generate_trunk, noting which process ran it and whether the capture was cached."""
+    existed = any(out.glob("trunk-*.pcap"))
+    with (out / "calls.log").open("a") as log:
+        log.write(f"{os.getpid()} {existed}\n")
+    return generate_trunk(params, out)
+
+
+def test_captures_are_generated_in_a_child_and_read_back_here(tmp_path: Path) -> None:
+    # The bench process's peak RSS is every measured child's floor (Linux keeps it across
+    # exec), so generating must not raise it: a child writes the capture, this process only
+    # reads its cached description.
+    params = TrunkParams(packets=2_000)
+    capture = generated_apart(_logged_generate, params, tmp_path)
+    calls = [line.split() for line in (tmp_path / "calls.log").read_text().splitlines()]
+    assert calls == [[calls[0][0], "False"], [str(os.getpid()), "True"]]
+    assert calls[0][0] != str(os.getpid())
+    assert capture == generate_trunk(params, tmp_path)
+    assert capture.packets == 2_000
