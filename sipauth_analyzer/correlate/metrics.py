@@ -41,6 +41,7 @@ from sipauth_analyzer.correlate.model import (
     Transaction,
     UnlistedCounts,
 )
+from sipauth_analyzer.sip.digest import is_digest
 from sipauth_analyzer.sip.model import Challenge
 
 MIN_DURATION_HOURS = 1.0 / 60.0
@@ -86,10 +87,6 @@ def is_auth_failure(exchange: AuthExchange) -> bool:
     if exchange.outcome not in AUTH_FAILURE_OUTCOMES:
         return False
     return exchange.challenged or any(_carries_credentials(a) for a in exchange.attempts)
-
-
-def _is_digest(scheme: str) -> bool:
-    return scheme == "Digest" or scheme.lower() == "digest"
 
 
 #: Nonces a NonceLifetimes remembers (see there; CorrelateOptions.max_tracked_nonces).
@@ -156,13 +153,13 @@ class NonceLifetimes:
         accepted = status is not None and 200 <= status < 300
         time = request.source.time
         for credentials in request.credentials:
-            if credentials.nonce and _is_digest(credentials.scheme):
+            if credentials.nonce and is_digest(credentials.scheme):
                 self._used((server, credentials.nonce), time, accepted)
 
     def _issued(self, server: str, challenges: tuple[Challenge, ...], time: float) -> None:
         """``server`` issued ``challenges`` (a 401/407's) at ``time``."""
         for challenge in challenges:
-            if challenge.nonce and _is_digest(challenge.scheme):
+            if challenge.nonce and is_digest(challenge.scheme):
                 self._seen((server, challenge.nonce), time)
 
     def _used(self, key: tuple[str, str], time: float, accepted: bool) -> None:
@@ -232,7 +229,7 @@ def _add_exchange(metrics: Metrics, nonces: NonceLifetimes, exchange: AuthExchan
             carried = True
             accepted = status is not None and 200 <= status < 300
             for credentials in request.credentials:
-                if not _is_digest(credentials.scheme):
+                if not is_digest(credentials.scheme):
                     continue
                 _bump(algorithms_used, credentials.algorithm or DEFAULT_ALGORITHM)
                 _bump(qop_used, credentials.qop or NO_QOP)
@@ -246,7 +243,7 @@ def _add_exchange(metrics: Metrics, nonces: NonceLifetimes, exchange: AuthExchan
             else:
                 metrics.challenges_407 += 1
             for challenge in challenges:
-                if not _is_digest(challenge.scheme):
+                if not is_digest(challenge.scheme):
                     continue
                 _bump(metrics.algorithms_offered, challenge.algorithm or DEFAULT_ALGORITHM)
                 for qop in challenge.qop_options or (NO_QOP,):

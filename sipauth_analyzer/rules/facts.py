@@ -11,11 +11,11 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sipauth_analyzer.correlate.metrics import NonceLifetimes
 from sipauth_analyzer.correlate.model import AuthExchange, Outcome, Transaction
 from sipauth_analyzer.rules.base import RuleContext
+from sipauth_analyzer.sip.digest import digest_only
 from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.sip.model import AuthHeader, Challenge, Credentials
 
@@ -35,28 +35,12 @@ def algorithm_name(value: str | None) -> str:
     return (value or "MD5").strip().upper()
 
 
-def is_digest(scheme: str) -> bool:
-    # "Digest" as RFC 3261 spells it first: the rules ask this a few times per message.
-    return scheme == "Digest" or scheme.strip().lower() == "digest"
-
-
-_Scheme = TypeVar("_Scheme", Challenge, Credentials)
-
-
-def _digest_only(items: tuple[_Scheme, ...]) -> tuple[_Scheme, ...]:
-    """``items`` of the digest scheme: the same tuple when all are (the rule), no copy."""
-    for item in items:
-        if not is_digest(item.scheme):
-            return tuple(i for i in items if is_digest(i.scheme))
-    return items
-
-
 def digest_challenges(message: SipMessage) -> tuple[Challenge, ...]:
-    return _digest_only(message.challenges)
+    return digest_only(message.challenges)
 
 
 def digest_credentials(message: SipMessage) -> tuple[Credentials, ...]:
-    return _digest_only(message.credentials)
+    return digest_only(message.credentials)
 
 
 def challenge_response(attempt: Transaction) -> SipMessage | None:

@@ -92,6 +92,24 @@ _QOP_OPTIONS: dict[str, tuple[str, ...]] = {}
 _Built = TypeVar("_Built", Challenge, Credentials)
 
 
+def is_digest(scheme: str) -> bool:
+    """Whether an auth scheme is Digest (RFC 7235 §2.1: compared case-insensitively).
+
+    "Digest" as RFC 3261 spells it is tested first: metrics, verification and rules ask this
+    a few times per message.
+    """
+    return scheme == "Digest" or scheme.strip().lower() == "digest"
+
+
+def digest_only(items: tuple[_Built, ...]) -> tuple[_Built, ...]:
+    """The digest ``items`` (challenges or credentials): the same tuple when all are digest,
+    which is the rule, so no copy is made."""
+    for item in items:
+        if not is_digest(item.scheme):
+            return tuple(i for i in items if is_digest(i.scheme))
+    return items
+
+
 @dataclass(frozen=True, slots=True)
 class _AuthItem:
     """One scheme with its parameters (or token68) and where it sat in the header value."""

@@ -35,6 +35,8 @@ from sipauth_analyzer.sip.digest import (
     compute_ha2,
     compute_response,
     digest_hash,
+    digest_only,
+    is_digest,
     is_supported_algorithm,
     userhash,
 )
@@ -570,8 +572,8 @@ def _uri_user(uri: str | None) -> str | None:
     return uri.split(":", 1)[-1].split("@", 1)[0] or None
 
 
-def digest_credentials(message: SipMessage) -> list[Credentials]:
-    return [c for c in message.credentials if c.scheme.strip().lower() == "digest"]
+def digest_credentials(message: SipMessage) -> tuple[Credentials, ...]:
+    return digest_only(message.credentials)
 
 
 def judge_credentials(
@@ -705,7 +707,7 @@ def _context(
     if challenge is None and previous is not None and first is not None:
         kind = _CHALLENGE_HEADER.get(first.header)
         for candidate in previous.challenges:
-            if candidate.header is kind and candidate.scheme.strip().lower() == "digest":
+            if candidate.header is kind and is_digest(candidate.scheme):
                 challenge, challenge_frame = candidate, previous.source.frame
                 break
     latest = None
