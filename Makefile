@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench fuzz samples clean tshark tcpdump
 
-# setup.py builds the optional C helpers (capture/_droprun.c, sip/_headers.c and _digest.c)
-# in place.
+# setup.py builds the optional C helpers (capture/_droprun.c, sip/_headers.c and _digest.c,
+# report/_jsontext.c) in place.
 $(STAMP): pyproject.toml setup.py sipauth_analyzer/capture/_droprun.c sipauth_analyzer/sip/_headers.c \
-		sipauth_analyzer/sip/_digest.c
+		sipauth_analyzer/sip/_digest.c sipauth_analyzer/report/_jsontext.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -55,4 +55,4 @@ fuzz: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/out build
 	rm -f sipauth_analyzer/capture/_droprun.*.so sipauth_analyzer/sip/_headers.*.so \
-		sipauth_analyzer/sip/_digest.*.so
+		sipauth_analyzer/sip/_digest.*.so sipauth_analyzer/report/_jsontext.*.so

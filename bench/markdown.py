@@ -29,12 +29,13 @@ def _num(value: float | None, digits: int = 1) -> str:
 def _c_helpers(machine: dict[str, Any]) -> str:
     """Which optional C helpers the run measured, as far as it recorded them (runs before
     2026-12-07 recorded neither, the first runs of that day only the drop path, and runs before
-    its tenth session not the digest path)."""
+    its tenth session not the digest path; the JSON attempt writer from 2026-12-08)."""
     parts = []
     for key, name in (
         ("c_drop_path", "C drop path"),
         ("c_header_pass", "C header pass"),
         ("c_digest_path", "C digest path"),
+        ("c_json_attempts", "C JSON attempt writer"),
     ):
         built = machine.get(key)
         if built is not None:

@@ -902,11 +902,13 @@ def machine_info() -> dict[str, Any]:
         "tshark": tshark_version,
         "load_average_1_5_15": list(os.getloadavg()),
         # Whether the optional C helpers were built in this install: the reader's drop path
-        # (capture/_droprun.c), the parser's header pass (sip/_headers.c) and the digest parser's
-        # plain fast path (sip/_digest.c).
+        # (capture/_droprun.c), the parser's header pass (sip/_headers.c), the digest parser's
+        # plain fast path (sip/_digest.c) and the JSON report's attempt writer
+        # (report/_jsontext.c).
         "c_drop_path": _python_probe("sipauth_analyzer.capture._droprun") is None,
         "c_header_pass": _python_probe("sipauth_analyzer.sip._headers") is None,
         "c_digest_path": _python_probe("sipauth_analyzer.sip._digest") is None,
+        "c_json_attempts": _python_probe("sipauth_analyzer.report._jsontext") is None,
     }
 
 

@@ -1,0 +1,5 @@
+# The JSON report's attempt records in C (report/_jsontext.c); json_report.python_attempts_json
+# is the same writer in Python, with the signature both share.
+from sipauth_analyzer.report.json_report import AttemptsJson
+
+attempts_json: AttemptsJson
