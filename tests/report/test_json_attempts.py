@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import random
+import struct
 from pathlib import Path
 
 import pytest
@@ -21,12 +23,13 @@ from sipauth_analyzer.correlate import correlate
 from sipauth_analyzer.correlate.model import Transaction
 from sipauth_analyzer.pipeline import analyze
 from sipauth_analyzer.report import json_report
-from sipauth_analyzer.report.json_report import _REDACTED_JSON, python_attempts_json
+from sipauth_analyzer.report.json_report import _REDACTED_JSON, _json_time, python_attempts_json
 from sipauth_analyzer.sip.message import SipMessage
 from tests.conftest import every_capture, needs_c_function, optional_c_function
 from tests.correlate.sipfactory import Flow, digest_challenge, digest_credentials
 
 c_attempts_json = optional_c_function("sipauth_analyzer.report._jsontext", "attempts_json")
+c_time_json = optional_c_function("sipauth_analyzer.report._jsontext", "time_json")
 pytestmark = needs_c_function(
     c_attempts_json, "report/_jsontext.c", "the Python writer writes every attempt record"
 )
@@ -128,6 +131,17 @@ def test_times(time: float) -> None:
     assert c_text == python_text
 
 
+@pytest.mark.parametrize("number", [0, -1, -(2**63), 2**63 - 1, 2**63, 2**70, -(2**70)])
+def test_ints_beyond_any_capture(number: int) -> None:
+    """Frame numbers and sizes are written as int.__repr__ writes them, whatever their size."""
+    messages = [dataclasses.replace(
+        m, source=dataclasses.replace(m.source, frame=number, wire_size=number)
+    ) for m in _flow()]
+    python_text, c_text = _both(_attempts(messages), False)
+    assert c_text == python_text
+    assert f'"size": {number}' in python_text
+
+
 def test_empty_and_wrong_types() -> None:
     assert _both([], False) == ("", "")
     attempts = _attempts(_flow())
@@ -144,3 +158,30 @@ def test_empty_and_wrong_types() -> None:
         c_attempts_json(frame_as_text, False, _REDACTED_JSON)
     with pytest.raises(TypeError):
         c_attempts_json(attempts, False, None)
+
+
+def _time_values() -> list[float]:
+    """Times around every edge of the C writer's integer rounding (report/_jsontext.c,
+    ``put_time_fast``) and of repr's fixed notation, and many ordinary ones."""
+    rng = random.Random(7)
+    values = [0.0001, 0.00009999999999999999, 0.000099999949, 0.00009999995, 0.000100000049,
+              2.0**32, 2.0**32 - 2.0**-21, 2.0**32 - 0.0000004, 2.0**32 - 0.0000005, 1e15, 1e16,
+              5e-324, 1.7976931348623157e308, 1.0, 10.0, 0.5, 123456.0, 1e-7]
+    values += [k / 128 for k in range(1, 2_000, 2)]  # k/128 * 10**6 ends in .5: half to even
+    values += [k / 2**20 for k in range(1, 5_000, 7)]
+    values += [1_700_000_000 + k / 2**22 for k in range(0, 40_000, 3)]  # ties at this scale
+    values += [rng.uniform(0, 2**32) for _ in range(20_000)]
+    values += [1_765_000_000 + rng.randrange(10**9) / 10**9 for _ in range(20_000)]
+    values += [10 ** rng.uniform(-6, 12) for _ in range(20_000)]
+    values += [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
+               for _ in range(20_000)]  # any bit pattern: NaNs, infinities, subnormals
+    return values + [-v for v in values]
+
+
+def test_times_in_bulk() -> None:
+    """The C time spelling against the Python one, for 200,000 values."""
+    values = _time_values()
+    assert len(values) > 150_000
+    for value in values:
+        assert c_time_json(value) == _json_time(value), repr(value)
+    assert c_time_json(None) == _json_time(None) == "null"
