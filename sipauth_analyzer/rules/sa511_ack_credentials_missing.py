@@ -6,6 +6,10 @@ What it checks
     headers. Severity info: many user agents omit them and most proxies do not authenticate
     ACK, so it only matters when the call drops about 32 s after answer.
 
+    A user agent that omits them does so on every call, so the finding is one per client and
+    server (by IP): it counts the calls whose ACK lacks them against the calls it could check,
+    and names every one of those exchanges.
+
 Why it matters
     RFC 3261 §22.1: a UAC building an ACK duplicates every Authorization and
     Proxy-Authorization value of the INVITE it acknowledges, and servers accept those
@@ -21,7 +25,10 @@ How to fix
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
+from sipauth_analyzer.correlate.model import AuthExchange
+from sipauth_analyzer.primitives import Endpoint
 from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.sip.message import SipMessage
@@ -43,34 +50,72 @@ META = RuleMeta(
 )
 
 
+@dataclass(slots=True)
+class _Pair:
+    """The accepted, credentialed INVITEs of one client and server, and what their ACKs lack."""
+
+    client: Endpoint
+    server: Endpoint
+    checked: int = 0  # exchanges with an ACK to an accepted INVITE that carried credentials
+    missing: set[str] = field(default_factory=set)
+    messages: list[SipMessage] = field(default_factory=list)
+    exchanges: list[AuthExchange] = field(default_factory=list)
+
+
+def _lacking(exchange: AuthExchange) -> tuple[bool, set[str], list[SipMessage]]:
+    """Whether ``exchange`` has an ACK to an accepted INVITE with credentials; the headers its
+    ACKs lack, and each such INVITE and ACK."""
+    acks_by_cseq: dict[int | None, list[SipMessage]] = {}
+    for ack in exchange.acks:
+        acks_by_cseq.setdefault(ack.cseq_number, []).append(ack)
+    checked = False
+    missing_all: set[str] = set()
+    messages: list[SipMessage] = []
+    for attempt in exchange.attempts:
+        invite = attempt.request
+        needed = {c.header.value for c in invite.credentials}
+        final = attempt.final
+        if not needed or final is None or final.status is None or final.status >= 300:
+            continue  # the non-2xx ACK is hop-by-hop, part of the INVITE transaction
+        for ack in acks_by_cseq.get(invite.cseq_number, []):
+            checked = True
+            missing = needed - {c.header.value for c in ack.credentials}
+            if missing:
+                missing_all |= missing
+                messages.extend((invite, ack))
+    return checked, missing_all, messages
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    pairs: dict[tuple[str, str], _Pair] = {}
     for exchange in diagnosable_exchanges(ctx):
         if exchange.method != "INVITE" or not exchange.acks:
             continue
-        acks_by_cseq: dict[int | None, list[SipMessage]] = {}
-        for ack in exchange.acks:
-            acks_by_cseq.setdefault(ack.cseq_number, []).append(ack)
-        messages: list[SipMessage] = []
-        missing_all: set[str] = set()
-        for attempt in exchange.attempts:
-            invite = attempt.request
-            needed = {c.header.value for c in invite.credentials}
-            final = attempt.final
-            if not needed or final is None or final.status is None or final.status >= 300:
-                continue  # the non-2xx ACK is hop-by-hop, part of the INVITE transaction
-            for ack in acks_by_cseq.get(invite.cseq_number, []):
-                missing = needed - {c.header.value for c in ack.credentials}
-                if missing:
-                    missing_all |= missing
-                    messages.extend((invite, ack))
-        if messages:
-            yield make_finding(
-                ctx,
-                META,
-                f"ACK lacks the INVITE's {', '.join(sorted(missing_all))}",
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=sorted(missing_all),
-                exchanges=[exchange],
-            )
+        checked, missing, messages = _lacking(exchange)
+        if not checked:
+            continue
+        client, server = exchange.client, exchange.server
+        pair = pairs.get((client.ip, server.ip))
+        if pair is None:
+            pair = pairs[(client.ip, server.ip)] = _Pair(client, server)
+        pair.checked += 1
+        if missing:
+            pair.missing |= missing
+            pair.messages.extend(messages)
+            pair.exchanges.append(exchange)
+    for pair in pairs.values():
+        if not pair.exchanges:
+            continue
+        lacking = len(pair.exchanges)
+        calls = "the call" if pair.checked == 1 else f"{lacking} of {pair.checked} calls"
+        yield make_finding(
+            ctx,
+            META,
+            f"ACK lacks the INVITE's {', '.join(sorted(pair.missing))} ({calls} whose "
+            "accepted INVITE carried credentials)",
+            messages=pair.messages,
+            client=pair.client,
+            server=pair.server,
+            keys=sorted(pair.missing),
+            exchanges=pair.exchanges,
+        )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from sipauth_analyzer.primitives import Endpoint
 from tests.rules import rule_scenarios
 from tests.rules.sipbuild import (
     UAC,
@@ -130,6 +133,42 @@ def test_sa511_ack_without_the_invites_credentials() -> None:
     assert codes(found) == ["SA511"]
     assert found[0].frames == (4, 6)
     assert "ACK lacks the INVITE's Proxy-Authorization" in found[0].message
+    assert "(the call whose accepted INVITE carried credentials)" in found[0].message
+
+
+def _from_client(wires: list[Wire], client: Endpoint) -> list[Wire]:
+    return [
+        dataclasses.replace(
+            w, src=client if w.src == UAC else w.src, dst=client if w.dst == UAC else w.dst
+        )
+        for w in wires
+    ]
+
+
+def test_sa511_one_finding_per_client_and_server_counting_its_calls() -> None:
+    """A user agent that omits the credentials from its ACKs does so on every call: one finding
+    per client and server, counting the calls, naming each exchange that lacks them."""
+    def call(number: int, ack_headers: list[str] | None) -> list[Wire]:
+        return rule_scenarios.invite_challenged(
+            rule_scenarios.OK, call_id=f"call-{number}@192.0.2.10", acks=True,
+            ack_headers=ack_headers,
+        )
+
+    other = Endpoint("192.0.2.77", 5060)
+    wires = [
+        *call(1, []), *call(2, []), *call(3, None),  # the third ACK repeats them
+        *_from_client(call(4, []), other),
+    ]
+    found = by_code(findings(wires), "SA511")
+    assert [(f.client, f.server) for f in found] == [(UAC, UAS), (other, UAS)]
+    first, second = found
+    assert "(2 of 3 calls whose accepted INVITE carried credentials)" in first.message
+    assert first.frames == (4, 6, 10, 12)
+    assert len(first.exchange_ids) == 2 and set(first.call_ids) == {
+        "call-1@192.0.2.10", "call-2@192.0.2.10"
+    }
+    assert "(the call whose accepted INVITE carried credentials)" in second.message
+    assert first.fingerprint != second.fingerprint
 
 
 def test_sa505_ack_challenged() -> None:
