@@ -106,13 +106,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for pair in pairs.values():
         if not pair.exchanges:
             continue
-        lacking = len(pair.exchanges)
-        calls = "the call" if pair.checked == 1 else f"{lacking} of {pair.checked} calls"
+        calls = (
+            f" ({len(pair.exchanges)} of {pair.checked} calls whose accepted INVITE carried "
+            "credentials)"
+            if pair.checked > 1
+            else ""
+        )
         yield make_finding(
             ctx,
             META,
-            f"ACK lacks the INVITE's {', '.join(sorted(pair.missing))} ({calls} whose "
-            "accepted INVITE carried credentials)",
+            f"ACK lacks the INVITE's {', '.join(sorted(pair.missing))}{calls}",
             messages=pair.messages,
             client=pair.client,
             server=pair.server,
