@@ -142,6 +142,13 @@ def test_ints_beyond_any_capture(number: int) -> None:
     assert f'"size": {number}' in python_text
 
 
+def test_the_redacted_text_is_the_callers() -> None:
+    attempts = _attempts(_flow())
+    python_text = python_attempts_json(attempts, False, '"(hidden)"')
+    assert python_text == c_attempts_json(attempts, False, '"(hidden)"')
+    assert '"response": "(hidden)", "cnonce": "(hidden)"' in python_text
+
+
 def test_empty_and_wrong_types() -> None:
     assert _both([], False) == ("", "")
     attempts = _attempts(_flow())
