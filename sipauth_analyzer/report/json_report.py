@@ -198,6 +198,8 @@ def exchange_json(
     """One exchange of the ``"exchanges"`` list, as JSON text (see above)."""
     final = exchange.final
     client, server = exchange.client, exchange.server
+    # Both AuthExchange properties walk the attempts and their responses: one walk gives both.
+    cycles = exchange.challenge_cycles
     verifications = run.result.verifications
     if verifications:  # with --credentials: a record may carry a verification (Python only)
         attempts = ", ".join(
@@ -212,10 +214,10 @@ def exchange_json(
         f'"client_name": {_json_str(peers.name_of(client.ip, client.port))}, '
         f'"server_name": {_json_str(peers.name_of(server.ip, server.port))}, '
         f'"call_ids": [{", ".join([_quote(c) for c in exchange.call_ids])}], '
-        f'"outcome": {_quote(exchange.outcome.value)}, '
+        f'"outcome": {_quote(str(exchange.outcome))}, '
         f'"final_status": {_json_int(final.status if final is not None else None)}, '
-        f'"challenged": {"true" if exchange.challenged else "false"}, '
-        f'"challenge_cycles": {int.__repr__(exchange.challenge_cycles)}, '
+        f'"challenged": {"true" if cycles else "false"}, '
+        f'"challenge_cycles": {int.__repr__(cycles)}, '
         f'"frames": [{", ".join([int.__repr__(f) for f in exchange.frames])}], '
         f'"attempts": [{attempts}]}}'
     )
