@@ -659,8 +659,25 @@ def messages_command(
     )
 
 
+def _unencodable_as_escapes(stream: TextIO) -> None:
+    """Write what UTF-8 cannot encode as a backslash escape instead of failing.
+
+    Only a lone surrogate is unencodable, and only a file name puts one in a report: Python
+    decodes a name that is not UTF-8 (a Latin-1 ``captura_año.pcap`` from a Windows share) with
+    surrogateescape. Under a UTF-8 locale the standard streams are strict and the report died
+    with a traceback and exit status 1, which CI reads as "findings"; under the C locale they
+    wrote the raw byte back, and the JSON was no longer UTF-8. ``\udcf1`` is readable, and in
+    a JSON string it is the escape of that same character.
+    """
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: run click without its own exit handling, then map outcomes to codes."""
+    _unencodable_as_escapes(sys.stdout)
+    _unencodable_as_escapes(sys.stderr)
     try:
         code = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except click.exceptions.Abort:

@@ -262,6 +262,32 @@ def test_subprocess_exit_codes(args, expected, tmp_path):
         assert "\x1b[" not in completed.stdout  # piped: no colour
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["--format", "json"], ["--format", "sarif"], ["--format", "junit"], ["--format", "text"],
+     ["--format", "json", "--output", "report.json"]],
+)
+def test_a_capture_name_that_is_not_utf8(args, tmp_path):
+    """A Latin-1 file name (bytes that are not UTF-8): under a strict UTF-8 stdout (any UTF-8
+    locale but C) the report died with a traceback and exit status 1, and --output always did.
+    The report is UTF-8 with the undecodable byte written as an escape."""
+    name = os.fsdecode(b"captura_a\xf1o.pcap")
+    shutil.copyfile(WRONG_PASSWORD, tmp_path / name)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONIOENCODING": "utf-8"}
+    completed = subprocess.run(
+        [*_entry_point(), "analyze", name, *args], capture_output=True, timeout=120,
+        cwd=tmp_path, env=env, check=False,
+    )
+    assert completed.returncode == 1, completed.stderr  # findings, as for the UTF-8 name
+    assert b"Traceback" not in completed.stderr
+    written = (tmp_path / "report.json").read_bytes() if "--output" in args else completed.stdout
+    text = written.decode("utf-8")  # strict: the report is UTF-8
+    # JUnit's XML writer has its own escape for characters XML cannot carry.
+    assert ("captura_a\\xdcf1o.pcap" if "junit" in args else "captura_a\\udcf1o.pcap") in text
+    if "json" in args:
+        assert json.loads(text)["capture"]["files"] == [name]
+
+
 # -- known credentials and the wordlist audit ------------------------------------------------------
 
 

@@ -77,7 +77,9 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+        # backslashreplace: see cli._unencodable_as_escapes (a file name that is not UTF-8).
+        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace",
+                       newline="\n") as out:
             write(out)
             out.flush()
             os.fsync(out.fileno())
