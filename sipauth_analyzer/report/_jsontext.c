@@ -618,8 +618,13 @@ static int intern_all(void) {
     return 0;
 }
 
-static int module_exec(PyObject *module) {
-    (void)module;
+/* The module keeps what it made once in static variables, as the other C helpers keep none:
+ * single-phase initialisation, so Python never loads it into a second interpreter that would
+ * share them. */
+static int init_once(void) {
+    if (six_digits != NULL) {
+        return 0;
+    }
     if (intern_all() < 0) {
         return -1;
     }
@@ -635,19 +640,22 @@ static int module_exec(PyObject *module) {
     }
     builtin_round = PyObject_GetAttrString(builtins, "round");
     Py_DECREF(builtins);
+    if (encode_basestring == NULL || builtin_round == NULL) {
+        return -1;
+    }
     six_digits = PyLong_FromLong(6);
-    return encode_basestring == NULL || builtin_round == NULL || six_digits == NULL ? -1 : 0;
+    return six_digits == NULL ? -1 : 0;
 }
-
-static PyModuleDef_Slot slots[] = {
-    {Py_mod_exec, module_exec},
-    {0, NULL},
-};
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "_jsontext",
-    "The JSON report's attempt records in C (see report/json_report.py).", 0, methods, slots,
+    "The JSON report's attempt records in C (see report/json_report.py).", -1, methods, NULL,
     NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__jsontext(void) { return PyModuleDef_Init(&module_def); }
+PyMODINIT_FUNC PyInit__jsontext(void) {
+    if (init_once() < 0) {
+        return NULL;
+    }
+    return PyModule_Create(&module_def);
+}
