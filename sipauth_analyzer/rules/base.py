@@ -13,9 +13,10 @@ import enum
 import hashlib
 import heapq
 import operator
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sipauth_analyzer.capture.model import FLAG_HEP, FLAG_INCOMPLETE
 from sipauth_analyzer.correlate.model import AuthExchange, Correlation
@@ -240,6 +241,23 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def value_range(values: Iterable[int]) -> str:
+    """``4`` when every value is 4, ``3 to 6`` otherwise."""
+    ordered = sorted(values)
+    low, high = ordered[0], ordered[-1]
+    return str(low) if low == high else f"{low} to {high}"
+
+
+def tally(values: Iterable[str]) -> str:
+    """``rejected`` when every value is the same, else each with its count, commonest first:
+    ``challenge-unanswered (90), rejected (3)``."""
+    counts = Counter(values)
+    if len(counts) == 1:
+        return next(iter(counts))
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{value} ({count})" for value, count in ordered)
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -357,3 +375,57 @@ def make_finding(
         fingerprint=fingerprint(meta.code, client, server, keys),
         exchange_ids=tuple(sorted({e.id for e in exchanges})),
     )
+
+
+_Detail = TypeVar("_Detail")
+
+
+@dataclass(slots=True)
+class PeerGroup(Generic[_Detail]):
+    """The exchanges of one client and server (by IP) in which a rule saw the same problem,
+    with what it noted about each (``details``, in exchange order) and the messages that show
+    it: the material of one finding."""
+
+    keys: tuple[str, ...]  # the finding's fingerprint keys, equal for the whole group
+    client: Endpoint  # of the first exchange
+    server: Endpoint
+    exchanges: list[AuthExchange] = field(default_factory=list)
+    details: list[_Detail] = field(default_factory=list)
+    messages: list[SipMessage] = field(default_factory=list)
+
+
+class PeerGroups(Generic[_Detail]):
+    """Exchanges grouped by client IP, server IP and fingerprint keys, for rules that report a
+    problem once per trunk rather than once per call.
+
+    A misconfigured trunk repeats its mistake on every call. One finding per call gave the
+    same fingerprint again and again (93 SA301 findings for one looping trunk of the bench
+    trunk capture, and 1,000 on the auth storm, where ``max_findings_per_rule`` stopped the
+    rule and the rest went uncounted); one finding per group counts every call and names each
+    exchange (``Finding.exchange_ids``), and its fingerprint is the one the per-call findings
+    shared, so baselines still match.
+    """
+
+    __slots__ = ("_groups",)
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str, tuple[str, ...]], PeerGroup[_Detail]] = {}
+
+    def add(
+        self,
+        exchange: AuthExchange,
+        keys: tuple[str, ...],
+        detail: _Detail,
+        messages: Iterable[SipMessage],
+    ) -> None:
+        client, server = exchange.client, exchange.server
+        group = self._groups.get((client.ip, server.ip, keys))
+        if group is None:
+            group = self._groups[(client.ip, server.ip, keys)] = PeerGroup(keys, client, server)
+        group.exchanges.append(exchange)
+        group.details.append(detail)
+        group.messages.extend(messages)
+
+    def __iter__(self) -> Iterator[PeerGroup[_Detail]]:
+        """The groups in the order of their first exchange."""
+        return iter(self._groups.values())

@@ -14,6 +14,10 @@ What it checks
       one, yet is refused: the credentials themselves are wrong (see SA303, SA101, SA102);
     * ``mixed`` — none of the above dominates.
 
+    A client that loops does so on every call, so the finding is one per client and server
+    (by IP), method and loop type: it counts those exchanges, gives the range of their
+    challenge counts and their outcomes, and names every one of them.
+
 Why it matters
     A correct client needs one cycle (request → 401/407 → retry → 2xx). Loops burn server
     CPU, fill logs with 401/407s and end in a dead call or a lapsed registration.
@@ -27,15 +31,19 @@ How to fix
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from sipauth_analyzer.correlate.model import AuthExchange, Outcome
 from sipauth_analyzer.rules.base import (
     Finding,
+    PeerGroups,
     RuleContext,
     RuleMeta,
     Severity,
     make_finding,
     quoted,
+    tally,
+    value_range,
 )
 from sipauth_analyzer.rules.facts import challenge_response, digest_challenges, digest_credentials
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -54,13 +62,16 @@ META = RuleMeta(
     remediation=(
         "no-credentials: configure the client's auth username/password for this server (for "
         "a REGISTER challenged with 407, see SA503 / VOS3000 SS_AUTHCHALLENGEMODE). "
-        "stale-loop: lengthen the nonce lifetime and check client latency. same-credentials: "
+        "stale-loop: lengthen the nonce lifetime and check client latency. "
         "outdated-nonce: the client answers old nonces — update it. same-credentials / "
         "new-nonce-each-time: wrong username, password or realm — re-enter the password by "
         "hand (no trailing spaces)."
     ),
     references=("RFC 3261 §22.2", "RFC 3261 §22.3", "RFC 7616 §3.3"),
 )
+
+# A finding about many exchanges names at most this many usernames.
+_MAX_USERS_NAMED = 10
 
 
 def classify(exchange: AuthExchange) -> str:
@@ -92,28 +103,56 @@ def classify(exchange: AuthExchange) -> str:
     return "mixed"
 
 
+@dataclass(frozen=True, slots=True)
+class _Loop:
+    """What one looping exchange showed."""
+
+    cycles: int
+    outcome: str
+    users: tuple[str, ...]
+
+
+def _loop_text(method: str, kind: str, limit: int, loops: list[_Loop]) -> str:
+    users = sorted({user for loop in loops for user in loop.users})
+    shown = quoted(users[:_MAX_USERS_NAMED])
+    if len(users) > _MAX_USERS_NAMED:
+        shown += f" and {len(users) - _MAX_USERS_NAMED} more"
+    user_text = f" (username {shown})" if users else ""
+    cycles = value_range(loop.cycles for loop in loops)
+    where = f" in {len(loops)} exchanges" if len(loops) > 1 else ""
+    return (
+        f"{method} challenged {cycles} times (limit {limit}) without success{where}, "
+        f"outcome {tally(loop.outcome for loop in loops)}; loop type: {kind}{user_text}"
+    )
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
     limit = ctx.options.max_challenge_cycles
+    # One finding per client, server, method and loop type: a trunk that loops does so on
+    # every call (base.PeerGroups).
+    groups: PeerGroups[_Loop] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         cycles = exchange.challenge_cycles
         if cycles <= limit or exchange.outcome is Outcome.SUCCEEDED:
             continue
         kind = classify(exchange)
         users = sorted({c.username for a in exchange.attempts for c in a.credentials if c.username})
-        user_text = f" (username {quoted(users)})" if users else ""
         messages: list[SipMessage] = []
         for attempt in exchange.attempts:
             messages.append(attempt.request)
             if attempt.final is not None:
                 messages.append(attempt.final)
+        loop = _Loop(cycles, exchange.outcome.value, tuple(users))
+        groups.add(exchange, (exchange.method, kind), loop, messages)
+    for group in groups:
+        method, kind = group.keys
         yield make_finding(
             ctx,
             META,
-            f"{exchange.method} challenged {cycles} times (limit {limit}) without success, "
-            f"outcome {exchange.outcome.value}; loop type: {kind}{user_text}",
-            messages=messages,
-            client=exchange.client,
-            server=exchange.server,
-            keys=(exchange.method, kind),
-            exchanges=[exchange],
+            _loop_text(method, kind, limit, group.details),
+            messages=group.messages,
+            client=group.client,
+            server=group.server,
+            keys=group.keys,
+            exchanges=group.exchanges,
         )

@@ -10,6 +10,10 @@ What it checks
     the uri, so the password remains the prime suspect. The finding names the username, never the
     password or the response hash.
 
+    A client with the wrong password sends it on every call, so the finding is one per client
+    and server (by IP), method and usernames: it counts those exchanges and names every one
+    of them.
+
 Why it matters
     What remains after the other checks is the secret itself: the password (or the username
     the server knows it under) is wrong. Servers re-challenge once with a new nonce, then
@@ -27,7 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    make_finding,
+)
 from sipauth_analyzer.rules.facts import (
     ANSWER_HEADER,
     algorithm_name,
@@ -63,6 +74,9 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    # One finding per client, server, method and usernames (base.PeerGroups); the details
+    # are the statuses that refused each exchange.
+    groups: PeerGroups[frozenset[int]] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         users: set[str] = set()
@@ -108,16 +122,20 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     users.add(credentials.username)
         if not messages:
             continue
-        user_text = ", ".join(f'"{u}"' for u in sorted(users)) or "(no username)"
-        status_text = " / ".join(str(s) for s in sorted(statuses))
+        groups.add(exchange, (exchange.method, *sorted(users)), frozenset(statuses), messages)
+    for group in groups:
+        user_text = ", ".join(f'"{u}"' for u in group.keys[1:]) or "(no username)"
+        refused: set[int] = set().union(*group.details)
+        status_text = " / ".join(str(s) for s in sorted(refused))
+        where = f" in {len(group.exchanges)} exchanges" if len(group.exchanges) > 1 else ""
         yield make_finding(
             ctx,
             META,
-            f"credentials for username {user_text} answered with {status_text}: the server "
-            "does not accept this username/password",
-            messages=messages,
-            client=exchange.client,
-            server=exchange.server,
-            keys=(exchange.method, *sorted(users)),
-            exchanges=[exchange],
+            f"credentials for username {user_text} answered with {status_text}{where}: the "
+            "server does not accept this username/password",
+            messages=group.messages,
+            client=group.client,
+            server=group.server,
+            keys=group.keys,
+            exchanges=group.exchanges,
         )

@@ -4,6 +4,8 @@ What it checks
     A UDP request carrying credentials that arrived in several IP fragments, or whose size
     plus IP/UDP headers exceeds ``mtu``; the message says when the same exchange's first,
     unauthenticated attempt was *not* fragmented (the Authorization header tipped it over).
+    A trunk whose credentials tip its requests over the MTU does so on every call, so the
+    finding is one per client and server (by IP) and method, counting those exchanges.
 
 Why it matters
     Credentials add 200–400 bytes. An INVITE that fit in one packet now fragments, and
@@ -18,9 +20,18 @@ How to fix
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from sipauth_analyzer.primitives import Transport
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    make_finding,
+    value_range,
+)
 from sipauth_analyzer.rules.facts import fragmented
 from sipauth_analyzer.sip.message import SipMessage
 
@@ -43,13 +54,62 @@ META = RuleMeta(
 )
 
 
+# A finding about many exchanges describes this many of their fragmented requests.
+_MAX_DESCRIBED = 3
+
+
 def _describe(message: SipMessage) -> str:
     source = message.source
     fragments = f" in {source.ip_fragments} IP fragments" if source.ip_fragments > 1 else ""
     return f"frame {source.frame}: {source.wire_size} bytes{fragments}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Fragmented:
+    """One exchange's fragmented authenticated requests, and its first attempt when that was
+    sent without credentials and not fragmented."""
+
+    hits: tuple[SipMessage, ...]
+    unfragmented_first: SipMessage | None
+
+
+def _text(method: str, mtu: int, exchanges: list[_Fragmented]) -> str:
+    if len(exchanges) == 1:
+        (one,) = exchanges
+        text = (
+            f"authenticated {method} over UDP is fragmented "
+            f"({'; '.join(_describe(m) for m in one.hits)}, MTU {mtu})"
+        )
+        first = one.unfragmented_first
+        if first is not None:
+            text += (
+                f"; the first attempt without credentials (frame {first.source.frame}, "
+                f"{first.source.wire_size} bytes) was not"
+            )
+        return text
+    hits = [m for exchange in exchanges for m in exchange.hits]
+    named = "; ".join(_describe(m) for m in hits[:_MAX_DESCRIBED])
+    if len(hits) > _MAX_DESCRIBED:
+        named += f"; {len(hits) - _MAX_DESCRIBED} more"
+    sizes = value_range(m.source.wire_size for m in hits)
+    text = (
+        f"authenticated {method} over UDP is fragmented in {len(exchanges)} exchanges "
+        f"({named}; {sizes} bytes, MTU {mtu})"
+    )
+    firsts = [e.unfragmented_first for e in exchanges if e.unfragmented_first is not None]
+    if firsts:
+        first_sizes = value_range(m.source.wire_size for m in firsts)
+        text += (
+            f"; the first attempt without credentials ({first_sizes} bytes) was not, in "
+            f"{len(firsts)} of them"
+        )
+    return text
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    # One finding per client, server and method (base.PeerGroups): the trunk whose
+    # credentials tip its INVITEs over the MTU does so on every call.
+    groups: PeerGroups[_Fragmented] = PeerGroups()
     for exchange in ctx.correlation.exchanges:
         hits: list[SipMessage] = []
         for attempt in exchange.attempts:
@@ -63,25 +123,22 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if not hits:
             continue
         first = exchange.first.request
-        text = (
-            f"authenticated {exchange.method} over UDP is fragmented "
-            f"({'; '.join(_describe(m) for m in hits)}, MTU {ctx.options.mtu})"
+        unfragmented_first = (
+            first if not first.credentials and not fragmented(ctx, first) else None
         )
-        messages = list(hits)
-        if not first.credentials and not fragmented(ctx, first):
-            text += (
-                f"; the first attempt without credentials (frame {first.source.frame}, "
-                f"{first.source.wire_size} bytes) was not"
-            )
-            messages.append(first)
+        messages = [*hits, first] if unfragmented_first is not None else hits
+        groups.add(
+            exchange, (exchange.method,), _Fragmented(tuple(hits), unfragmented_first), messages
+        )
+    for group in groups:
         yield make_finding(
             ctx,
             META,
-            text,
-            messages=messages,
-            client=exchange.client,
-            server=exchange.server,
-            keys=(exchange.method,),
+            _text(group.keys[0], ctx.options.mtu, group.details),
+            messages=group.messages,
+            client=group.client,
+            server=group.server,
+            keys=group.keys,
             evidence_headers=(),
-            exchanges=[exchange],
+            exchanges=group.exchanges,
         )

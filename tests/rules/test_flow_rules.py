@@ -5,8 +5,10 @@ from __future__ import annotations
 from sipauth_analyzer.primitives import Endpoint
 from tests.rules import rule_scenarios
 from tests.rules.sipbuild import (
+    UAC,
     UAS,
     UNAUTHORIZED,
+    Wire,
     by_code,
     codes,
     creds,
@@ -15,6 +17,32 @@ from tests.rules.sipbuild import (
     tail,
     www,
 )
+
+OTHER_CLIENT = Endpoint("192.0.2.77", 5060)
+
+
+def _looping_register(
+    number: int, cycles: int, *, src: Endpoint = UAC, user: str = "edge"
+) -> list[Wire]:
+    """Registration ``number`` (its own Call-ID, From tag and nonces, 100 s after the previous
+    one, so that no brute-force window holds two): challenged ``cycles`` times with a new
+    nonce, each answered, then 403."""
+    responses: list[tuple[int, str, list[str]]] = [
+        (401, UNAUTHORIZED, [www(nonce=f"n{number}-{i}")]) for i in range(1, cycles + 1)
+    ]
+    responses.append((403, "Forbidden", []))
+    retries = [[creds(nonce=f"n{number}-{i}", user=user)] for i in range(1, cycles + 1)]
+    return exchange(
+        responses=responses, retries=retries, t0=number * 100.0, src=src,
+        call_id=f"c{number}-loop@192.0.2.10", from_tag=f"t{number}", user=user,
+    )
+
+
+def _three_looping_registrations_and_another_client() -> list[Wire]:
+    return [
+        *_looping_register(1, 3), *_looping_register(2, 4), *_looping_register(3, 3),
+        *_looping_register(4, 3, src=OTHER_CLIENT), *tail(600),
+    ]
 
 
 def test_sa301_auth_loop_new_nonce_each_time() -> None:
@@ -112,3 +140,55 @@ def test_sa301_same_credentials_when_server_repeats_its_nonce() -> None:
     found = findings(wires)
     assert "loop type: same-credentials" in by_code(found, "SA301")[0].message
     assert codes(found) == ["SA104", "SA301", "SA303"]
+
+
+def test_sa301_one_finding_per_client_and_server_counting_the_loops() -> None:
+    """A client that loops does so on every registration: one finding per client, server,
+    method and loop type, with the count, the range of challenge counts and every exchange."""
+    found = by_code(findings(_three_looping_registrations_and_another_client()), "SA301")
+    assert [(f.client, f.server) for f in found] == [(UAC, UAS), (OTHER_CLIENT, UAS)]
+    grouped, single = found
+    assert grouped.message == (
+        "REGISTER challenged 3 to 4 times (limit 2) without success in 3 exchanges, outcome "
+        'rejected; loop type: new-nonce-each-time (username "edge")'
+    )
+    assert len(grouped.exchange_ids) == 3
+    assert set(grouped.call_ids) == {f"c{n}-loop@192.0.2.10" for n in (1, 2, 3)}
+    assert len(grouped.frames) == 8 + 10 + 8  # every request and final of the three
+    # One exchange: the message of a single loop, as before the grouping.
+    assert single.message == (
+        "REGISTER challenged 3 times (limit 2) without success, outcome rejected; loop type: "
+        'new-nonce-each-time (username "edge")'
+    )
+    # The fingerprint is the one the per-call findings shared: baselines still match.
+    alone = by_code(findings([*_looping_register(2, 4), *tail(600)]), "SA301")
+    assert [f.fingerprint for f in alone] == [grouped.fingerprint]
+
+
+def test_sa301_tallies_outcomes_and_names_a_bounded_list_of_users() -> None:
+    wires = [w for n in range(1, 13) for w in _looping_register(n, 3, user=f"user{n:02d}")]
+    wires += exchange(  # one more loop that ends unanswered, not with a 403
+        responses=[(401, UNAUTHORIZED, [www(nonce=f"u-{i}")]) for i in range(1, 4)],
+        retries=[[creds(nonce=f"u-{i}", user="user99")] for i in range(1, 3)],
+        t0=1300.0, call_id="d1-loop@192.0.2.10", from_tag="u",
+    ) + tail(1400)
+    (loop,) = by_code(findings(wires), "SA301")
+    assert "in 13 exchanges, outcome rejected (12), challenge-unanswered (1);" in loop.message
+    assert '"user01", "user02",' in loop.message and '"user10" and 3 more)' in loop.message
+    assert "user11" not in loop.message
+
+
+def test_sa303_one_finding_per_client_server_and_username() -> None:
+    wires = _three_looping_registrations_and_another_client()
+    wires += _looping_register(5, 1, user="other-user")  # one retry, refused with 403
+    found = by_code(findings(wires), "SA303")
+    assert [(f.client, f.message) for f in found] == [
+        (UAC, 'credentials for username "edge" answered with 401 / 403 in 3 exchanges: the '
+              "server does not accept this username/password"),
+        (OTHER_CLIENT, 'credentials for username "edge" answered with 401 / 403: the server '
+                       "does not accept this username/password"),
+        (UAC, 'credentials for username "other-user" answered with 403: the server does not '
+              "accept this username/password"),
+    ]
+    assert len(found[0].exchange_ids) == 3
+    assert len({f.fingerprint for f in found}) == 3
