@@ -48,6 +48,12 @@ def rules_markdown() -> str:
         "`sipauth explain CODE` prints a rule's full documentation; `--select` / `--ignore` "
         "take codes, code prefixes (`SA1`) or names.",
         "",
+        "A finding is one problem between one client and one server (by IP): a trunk that "
+        "makes the same mistake on every call gets one finding, which counts the exchanges "
+        "it was seen in and names each of them (`exchange_ids` in the JSON report). Its "
+        "fingerprint, which baselines match, is the rule's code, the two IPs and the values "
+        "that tell one problem from another (a realm pair, a loop type, a username).",
+        "",
     ]
     current_group = None
     for rule in ALL_RULES:

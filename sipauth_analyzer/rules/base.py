@@ -241,6 +241,20 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+# A finding about many exchanges names at most this many usernames.
+MAX_USERNAMES_NAMED = 10
+
+
+def named_users(users: Iterable[str]) -> str:
+    """``"201", "202"``: the usernames sorted and quoted, at most MAX_USERNAMES_NAMED of them,
+    then how many more (``… and 3 more``)."""
+    ordered = sorted(set(users))
+    text = quoted(ordered[:MAX_USERNAMES_NAMED])
+    if len(ordered) > MAX_USERNAMES_NAMED:
+        text += f" and {len(ordered) - MAX_USERNAMES_NAMED} more"
+    return text
+
+
 def value_range(values: Iterable[int]) -> str:
     """``4`` when every value is 4, ``3 to 6`` otherwise."""
     ordered = sorted(values)
@@ -429,3 +443,42 @@ class PeerGroups(Generic[_Detail]):
     def __iter__(self) -> Iterator[PeerGroup[_Detail]]:
         """The groups in the order of their first exchange."""
         return iter(self._groups.values())
+
+
+def peer_group_message(group: PeerGroup[str]) -> str:
+    """The message of a finding over a group's exchanges, from the message each observation
+    would have had alone (``PeerGroup.details``).
+
+    One exchange: its messages, each once. Several: the message and how many exchanges it was
+    seen in, or, when the messages differ in some detail (a frame number, a username), the
+    first one and how many exchanges share the finding.
+    """
+    texts = list(dict.fromkeys(group.details))
+    exchanges = len({id(exchange) for exchange in group.exchanges})
+    if exchanges == 1:
+        return "; ".join(texts)
+    if len(texts) == 1:
+        return f"{texts[0]} — in {exchanges} exchanges"
+    return f"{texts[0]} — first of {exchanges} exchanges with this finding"
+
+
+def peer_group_findings(
+    ctx: RuleContext,
+    meta: RuleMeta,
+    groups: PeerGroups[str],
+    evidence_headers: tuple[str, ...] = AUTH_HEADERS,
+) -> Iterator[Finding]:
+    """One finding per group, its details the message of each observation (a rule may note
+    one exchange more than once: SA403 notes each unanswered retry)."""
+    for group in groups:
+        yield make_finding(
+            ctx,
+            meta,
+            peer_group_message(group),
+            messages=group.messages,
+            client=group.client,
+            server=group.server,
+            keys=group.keys,
+            evidence_headers=evidence_headers,
+            exchanges=group.exchanges,
+        )

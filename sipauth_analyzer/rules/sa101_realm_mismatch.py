@@ -27,10 +27,12 @@ from collections.abc import Iterator
 
 from sipauth_analyzer.rules.base import (
     Finding,
+    PeerGroups,
     RuleContext,
     RuleMeta,
     Severity,
     make_finding,
+    named_users,
 )
 from sipauth_analyzer.rules.facts import answered_challenges, digest_credentials
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -58,6 +60,8 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    # Details: each exchange's (offered realm, credentials realm) pairs and usernames.
+    groups: PeerGroups[tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         pairs: set[tuple[str, str]] = set()
@@ -76,22 +80,29 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     users.add(credentials.username)
         if not pairs:
             continue
+        ordered = tuple(sorted(pairs))
+        keys = tuple(f"{offered}\x1e{got}" for offered, got in ordered)
+        groups.add(exchange, keys, (ordered, tuple(users)), messages)
+    # One finding per client, server and realm pairs (base.PeerGroups): a PBX configured with
+    # the wrong realm sends it for every extension.
+    for group in groups:
         parts = []
-        for offered, got in sorted(pairs):
+        for offered, got in group.details[0][0]:  # equal keys: equal realm pairs
             got_text = f'"{got}"' if got else "(no realm)"
             text = f'challenge realm "{offered}" ≠ credentials realm {got_text}'
             if got and offered.lower() == got.lower():
                 text += " (only letter case differs, which still changes the hash)"
             parts.append(text)
-        user_text = ", ".join(f'"{u}"' for u in sorted(users))
-        message = "; ".join(parts) + (f" (username {user_text})" if users else "")
+        users = {user for _, users_of_one in group.details for user in users_of_one}
+        message = "; ".join(parts) + (f" (username {named_users(users)})" if users else "")
+        exchanges = len(group.exchanges)
         yield make_finding(
             ctx,
             META,
-            message,
-            messages=messages,
-            client=exchange.client,
-            server=exchange.server,
-            keys=[f"{a}\x1e{b}" for a, b in sorted(pairs)],
-            exchanges=[exchange],
+            message + (f" — in {exchanges} exchanges" if exchanges > 1 else ""),
+            messages=group.messages,
+            client=group.client,
+            server=group.server,
+            keys=group.keys,
+            exchanges=group.exchanges,
         )

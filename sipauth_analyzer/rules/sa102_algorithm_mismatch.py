@@ -24,7 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import (
     IgnoredCause,
     algorithm_name,
@@ -59,6 +66,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         pairs: set[tuple[str, str]] = set()
@@ -81,15 +89,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             )
             if any(used == "MD5" for _, used in pairs):
                 text += " (an absent algorithm parameter means MD5)"
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                tuple([f"{a}\x1e{b}" for a, b in sorted(pairs)]),
                 text,
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=[f"{a}\x1e{b}" for a, b in sorted(pairs)],
-                exchanges=[exchange],
+                messages,
             )
             continue
         if ignored_cause(ctx, exchange) is IgnoredCause.STRONG_ALGORITHM_ONLY:
@@ -99,14 +103,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             offered_text = " / ".join(
                 sorted({algorithm_name(c.algorithm) for c in digest_challenges(response)})
             )
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                (offered_text, "unanswered"),
                 f"challenge offers only {offered_text} and the client never answered it "
                 f"(an MD5-only client cannot){end_caveat(ctx, response)}",
-                messages=[exchange.last.request, response],
-                client=exchange.client,
-                server=exchange.server,
-                keys=(offered_text, "unanswered"),
-                exchanges=[exchange],
+                [exchange.last.request, response],
             )
+    yield from peer_group_findings(ctx, META, groups)

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import (
     MD5_FAMILY,
     STRONG_ALGORITHMS,
@@ -49,6 +56,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         for index in range(1, len(exchange.attempts)):
             response = challenge_response(exchange.attempts[index - 1])
@@ -62,15 +70,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             used = {algorithm_name(c.algorithm) for c in digest_credentials(retry)}
             if not used or not used <= MD5_FAMILY:
                 continue
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                (*sorted(offered), *sorted(used)),
                 f"challenge offers {' / '.join(sorted(offered))}; the client chose "
                 f"{' / '.join(sorted(used))}",
-                messages=[response, retry],
-                client=exchange.client,
-                server=exchange.server,
-                keys=(*sorted(offered), *sorted(used)),
-                exchanges=[exchange],
+                [response, retry],
             )
             break
+    yield from peer_group_findings(ctx, META, groups)

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import answered_challenges, digest_credentials
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.sip.message import SipMessage
@@ -42,6 +49,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         offered_all: set[str] = set()
@@ -57,14 +65,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 messages.extend(response for _, response in answered)
                 messages.append(attempt.request)
         if messages:
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                tuple(sorted(offered_all)),
                 f"challenge offers qop={','.join(sorted(offered_all))} but the credentials "
                 "carry no qop (RFC 2069 compatibility form)",
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=sorted(offered_all),
-                exchanges=[exchange],
+                messages,
             )
+    yield from peer_group_findings(ctx, META, groups)

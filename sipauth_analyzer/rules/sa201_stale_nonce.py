@@ -26,7 +26,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sipauth_analyzer.correlate.model import AuthExchange, Outcome
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import (
     challenge_response,
     digest_challenges,
@@ -102,18 +109,16 @@ def observations(ctx: RuleContext, exchange: AuthExchange) -> tuple[list[str], l
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         if exchange.outcome is Outcome.SUCCEEDED:
             continue
         texts, messages = observations(ctx, exchange)
         if texts:
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                (exchange.method,),
                 "; ".join(dict.fromkeys(texts)),
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=(exchange.method,),
-                exchanges=[exchange],
+                messages,
             )
+    yield from peer_group_findings(ctx, META, groups)

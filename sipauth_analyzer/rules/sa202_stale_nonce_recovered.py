@@ -19,7 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sipauth_analyzer.correlate.model import Outcome
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.rules.sa201_stale_nonce import observations
 
@@ -41,18 +48,16 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         if exchange.outcome is not Outcome.SUCCEEDED:
             continue
         texts, messages = observations(ctx, exchange)
         if texts:
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                (exchange.method,),
                 "; ".join(dict.fromkeys(texts)) + "; the request then succeeded",
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=(exchange.method,),
-                exchanges=[exchange],
+                messages,
             )
+    yield from peer_group_findings(ctx, META, groups)

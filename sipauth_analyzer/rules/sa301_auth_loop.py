@@ -41,7 +41,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     make_finding,
-    quoted,
+    named_users,
     tally,
     value_range,
 )
@@ -69,9 +69,6 @@ META = RuleMeta(
     ),
     references=("RFC 3261 §22.2", "RFC 3261 §22.3", "RFC 7616 §3.3"),
 )
-
-# A finding about many exchanges names at most this many usernames.
-_MAX_USERS_NAMED = 10
 
 
 def classify(exchange: AuthExchange) -> str:
@@ -113,11 +110,8 @@ class _Loop:
 
 
 def _loop_text(method: str, kind: str, limit: int, loops: list[_Loop]) -> str:
-    users = sorted({user for loop in loops for user in loop.users})
-    shown = quoted(users[:_MAX_USERS_NAMED])
-    if len(users) > _MAX_USERS_NAMED:
-        shown += f" and {len(users) - _MAX_USERS_NAMED} more"
-    user_text = f" (username {shown})" if users else ""
+    users = {user for loop in loops for user in loop.users}
+    user_text = f" (username {named_users(users)})" if users else ""
     cycles = value_range(loop.cycles for loop in loops)
     where = f" in {len(loops)} exchanges" if len(loops) > 1 else ""
     return (

@@ -22,10 +22,11 @@ from collections.abc import Iterator
 
 from sipauth_analyzer.rules.base import (
     Finding,
+    PeerGroups,
     RuleContext,
     RuleMeta,
     Severity,
-    make_finding,
+    peer_group_findings,
     quoted,
 )
 from sipauth_analyzer.rules.facts import IgnoredCause, end_caveat, ignored_cause, ignored_challenge
@@ -49,6 +50,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         if ignored_cause(ctx, exchange) is not IgnoredCause.UNKNOWN:
             continue
@@ -57,14 +59,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         realms = sorted({c.realm for c in response.challenges if c.realm is not None})
         realm_text = f" (realm {quoted(realms)})" if realms else ""
-        yield make_finding(
-            ctx,
-            META,
+        groups.add(
+            exchange,
+            (exchange.method, str(response.status), *realms),
             f"{exchange.method} challenged with {response.status}{realm_text} and never "
             f"answered{end_caveat(ctx, response)}",
-            messages=[exchange.last.request, response],
-            client=exchange.client,
-            server=exchange.server,
-            keys=(exchange.method, str(response.status), *realms),
-            exchanges=[exchange],
+            [exchange.last.request, response],
         )
+    yield from peer_group_findings(ctx, META, groups)

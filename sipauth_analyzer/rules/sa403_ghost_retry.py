@@ -21,7 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sipauth_analyzer.primitives import Transport
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import capture_end, challenge_response, fragmented
 
 META = RuleMeta(
@@ -43,6 +50,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in ctx.correlation.exchanges:
         for index in range(1, len(exchange.attempts)):
             attempt = exchange.attempts[index]
@@ -65,16 +73,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if fragmented(ctx, request):
                 detail += f", fragmented (MTU {ctx.options.mtu})"
             first_size = exchange.first.request.source.wire_size
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                (exchange.method,),
                 f"authenticated {exchange.method} retry (frame {request.source.frame}, "
                 f"{detail}; sent {copies + 1} times) got no response, while the "
                 f"{first_size}-byte first attempt was answered with {previous.status}",
-                messages=[exchange.first.request, previous, request, *attempt.retransmissions],
-                client=exchange.client,
-                server=exchange.server,
-                keys=(exchange.method,),
-                evidence_headers=(),
-                exchanges=[exchange],
+                [exchange.first.request, previous, request, *attempt.retransmissions],
             )
+    yield from peer_group_findings(ctx, META, groups, ())

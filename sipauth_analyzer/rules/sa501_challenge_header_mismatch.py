@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import challenge_header_mismatch, challenge_response
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.sip.message import SipMessage
@@ -43,6 +50,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         kinds: set[str] = set()
@@ -54,14 +62,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             kinds.add(f"{response.status} carrying {header}")
             messages.extend((attempt.request, response))
         if messages:
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                tuple(sorted(kinds)),
                 f"{exchange.method} answered with {', '.join(sorted(kinds))} "
                 "(the status code promises the other header)",
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=sorted(kinds),
-                exchanges=[exchange],
+                messages,
             )
+    yield from peer_group_findings(ctx, META, groups)

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import ANSWER_HEADER, challenge_response
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.sip.message import SipMessage
@@ -43,6 +50,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         texts: set[str] = set()
@@ -60,13 +68,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             texts.add(f"{response.status} ({offered}) answered with {answered}")
             messages.extend((response, retry))
         if messages:
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                tuple(sorted(texts)),
                 "; ".join(sorted(texts)),
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=sorted(texts),
-                exchanges=[exchange],
+                messages,
             )
+    yield from peer_group_findings(ctx, META, groups)

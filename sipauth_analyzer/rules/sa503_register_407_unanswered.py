@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import IgnoredCause, end_caveat, ignored_cause, ignored_challenge
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 
@@ -41,6 +48,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         if ignored_cause(ctx, exchange) is not IgnoredCause.REGISTER_407:
             continue
@@ -49,14 +57,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         agent = exchange.last.request.user_agent
         agent_text = f' (User-Agent "{agent}")' if agent else ""
-        yield make_finding(
-            ctx,
-            META,
+        groups.add(
+            exchange,
+            ("register-407",),
             f"REGISTER challenged with 407 Proxy-Authenticate and never answered{agent_text}; "
             f"registrars should use 401{end_caveat(ctx, response)}",
-            messages=[exchange.last.request, response],
-            client=exchange.client,
-            server=exchange.server,
-            keys=("register-407",),
-            exchanges=[exchange],
+            [exchange.last.request, response],
         )
+    yield from peer_group_findings(ctx, META, groups)

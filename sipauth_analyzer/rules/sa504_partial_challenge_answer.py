@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import challenge_response, digest_challenges, unanswered_parts
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.sip.message import SipMessage
@@ -43,6 +50,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         for index in range(1, len(exchange.attempts)):
             response = challenge_response(exchange.attempts[index - 1])
@@ -53,15 +61,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if not missing:
                 continue
             messages: list[SipMessage] = [response, retry]
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                tuple(tuple(missing)),
                 f"{response.status} carried {len(digest_challenges(response))} challenges; "
                 "the retry has " + ", ".join(missing),
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=tuple(missing),
-                exchanges=[exchange],
+                messages,
             )
             break
+    yield from peer_group_findings(ctx, META, groups)

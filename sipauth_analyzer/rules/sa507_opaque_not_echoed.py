@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import answered_challenges, digest_credentials
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.sip.message import SipMessage
@@ -39,6 +46,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         texts: set[str] = set()
@@ -54,13 +62,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 messages.extend(response for _, response in answered)
                 messages.append(attempt.request)
         if messages:
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                ("opaque",),
                 "; ".join(sorted(texts)),
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=("opaque",),
-                exchanges=[exchange],
+                messages,
             )
+    yield from peer_group_findings(ctx, META, groups)

@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.facts import digest_credentials
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.sip.message import SipMessage
@@ -81,6 +88,7 @@ def tolerant_servers(ctx: RuleContext) -> set[str]:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     tolerant = tolerant_servers(ctx)
     for exchange in diagnosable_exchanges(ctx):
         if exchange.server.ip in tolerant:
@@ -100,14 +108,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 if final is not None:
                     messages.append(final)
         if messages:
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                tuple(sorted(texts)),
                 "; ".join(sorted(texts)) + " and the request was refused; this server was never "
                 "seen accepting such credentials",
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=sorted(texts),
-                exchanges=[exchange],
+                messages,
             )
+    yield from peer_group_findings(ctx, META, groups)

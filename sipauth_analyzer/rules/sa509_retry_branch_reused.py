@@ -22,10 +22,11 @@ from collections.abc import Iterator
 
 from sipauth_analyzer.rules.base import (
     Finding,
+    PeerGroups,
     RuleContext,
     RuleMeta,
     Severity,
-    make_finding,
+    peer_group_findings,
     quoted,
 )
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -46,6 +47,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         branches: set[str] = set()
@@ -63,15 +65,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                         messages.extend((request, copy))
                         branches.add(branch or "")
         if messages:
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                (exchange.method,),
                 f"{exchange.method} retry reuses Via branch "
                 f"{quoted(sorted(branches))} of the challenged request",
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=(exchange.method,),
-                evidence_headers=("Via", "CSeq"),
-                exchanges=[exchange],
+                messages,
             )
+    yield from peer_group_findings(ctx, META, groups, ("Via", "CSeq"))

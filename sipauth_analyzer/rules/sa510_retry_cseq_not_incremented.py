@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    peer_group_findings,
+)
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.sip.message import SipMessage
 
@@ -36,6 +43,7 @@ META = RuleMeta(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    groups: PeerGroups[str] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         texts: list[str] = []
@@ -58,14 +66,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                         texts.append(f"CSeq {request.cseq_number} reused with credentials")
                         messages.extend((request, copy))
         if messages:
-            yield make_finding(
-                ctx,
-                META,
+            groups.add(
+                exchange,
+                (exchange.method,),
                 f"{exchange.method} retry does not increment CSeq ({'; '.join(texts)})",
-                messages=messages,
-                client=exchange.client,
-                server=exchange.server,
-                keys=(exchange.method,),
-                evidence_headers=("CSeq",),
-                exchanges=[exchange],
+                messages,
             )
+    yield from peer_group_findings(ctx, META, groups, ("CSeq",))

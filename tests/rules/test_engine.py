@@ -89,7 +89,8 @@ def test_findings_per_rule_are_capped_with_a_note() -> None:
             t0=index * 5.0,
             call_id=f"c{index}@x",
             from_tag=f"t{index}",
-            responses=[(401, UNAUTHORIZED, [www(nonce=f"n{index}")])],
+            # A realm each: three findings (one realm would make one, see PeerGroups).
+            responses=[(401, UNAUTHORIZED, [www(realm=f"realm-{index}", nonce=f"n{index}")])],
         )
     notes = NoteSink()
     found = run_rules(

@@ -106,7 +106,12 @@ def test_sa304_challenge_storm() -> None:
     assert len(storm) == 1
     assert storm[0].frames == (2, 4, 6, 8)
     assert "sent 4 challenges to 192.0.2.10 within 15.0 s" in storm[0].message
-    assert codes(found).count("SA302") == 4
+    # The four ignored challenges: one SA302 (one client, one server, one realm).
+    (ignored,) = by_code(found, "SA302")
+    assert ignored.message == (
+        'REGISTER challenged with 401 (realm "sbc.example") and never answered — in 4 exchanges'
+    )
+    assert ignored.exchange_ids == (1, 2, 3, 4) and ignored.frames == tuple(range(1, 9))
 
 
 def test_sa304_silent_below_the_threshold() -> None:
