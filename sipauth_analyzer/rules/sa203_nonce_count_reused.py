@@ -3,7 +3,8 @@
 What it checks
     Requests from one client to one server that reuse a nonce with ``qop``: each must carry a
     larger ``nc`` than the last request with that nonce (RFC 7616 §3.4: nc counts the requests
-    the client has sent with the nonce). Retransmissions of one request are not counted.
+    the client has sent with the nonce). Retransmissions of one request are not counted. The
+    finding is one per client and server (by IP), however many nonces were reused.
 
 Why it matters
     Servers that track nonce counts treat a repeated or lower nc as a replay and reject it,
@@ -69,18 +70,30 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 reported.setdefault(key, [previous[1]]).append(request)
             if previous is None or nc > previous[0]:
                 highest[key] = (nc, request)
+    # One finding per client and server (by IP): a client that resets nc does so with every
+    # nonce it reuses. Each nonce's text as before; with several, the first and the count.
+    by_peers: dict[tuple[str, str], list[tuple[str, list[SipMessage]]]] = {}
     for (client_ip, server_ip, _nonce), messages in reported.items():
         first = messages[0]
         texts = []
         for message in messages[1:]:
             ncs = [c.nc for c in digest_credentials(message) if c.nc]
             texts.append(f"frame {message.source.frame} nc={ncs[0] if ncs else '?'}")
+        text = (
+            f"nonce reused by {client_ip} towards {server_ip} without nc increasing "
+            f"(highest earlier: frame {first.source.frame}; then {', '.join(texts)})"
+        )
+        by_peers.setdefault((client_ip, server_ip), []).append((text, messages))
+    for nonces in by_peers.values():
+        text, messages = nonces[0]
+        if len(nonces) > 1:
+            text += f" — first of {len(nonces)} nonces reused this way"
+        first = messages[0]
         yield make_finding(
             ctx,
             META,
-            f"nonce reused by {client_ip} towards {server_ip} without nc increasing "
-            f"(highest earlier: frame {first.source.frame}; then {', '.join(texts)})",
-            messages=messages,
+            text,
+            messages=[message for _, messages_of_one in nonces for message in messages_of_one],
             client=first.source.src,
             server=first.source.dst,
             keys=("nc",),

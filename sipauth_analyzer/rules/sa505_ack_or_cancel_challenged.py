@@ -1,7 +1,9 @@
 """SA505 ack-or-cancel-challenged — a server challenged an ACK or a CANCEL.
 
 What it checks
-    A 401/407 whose CSeq method is ACK or CANCEL.
+    A 401/407 whose CSeq method is ACK or CANCEL. A server whose policy challenges them does
+    so on every call, so the finding is one per client and server (by IP), method and status,
+    counting the challenges.
 
 Why it matters
     RFC 3261 §22.1: servers MUST NOT challenge ACK (it takes no response and cannot be
@@ -38,6 +40,9 @@ META = RuleMeta(
     references=("RFC 3261 §22.1", "RFC 3261 §9.2"),
 )
 
+# A finding about many challenges names this many of their frames.
+_FRAMES_NAMED = 5
+
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     responses: list[SipMessage] = []
@@ -52,17 +57,36 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for response in ctx.correlation.orphan_responses:
         if response.cseq_method in ("ACK", "CANCEL") and response.status in (401, 407):
             responses.append(response)
-    for response in responses:
-        request = requests.get(id(response))
-        messages = [response] if request is None else [request, response]
-        method = response.cseq_method or "?"
+    # One finding per client, server, method and status: a server whose policy challenges
+    # ACK does so on every call. Each group holds the challenges in capture order.
+    groups: dict[tuple[str, str, str, int], list[SipMessage]] = {}
+    for response in sorted(responses, key=lambda m: (m.source.time, m.source.frame)):
+        key = (
+            response.source.dst.ip,
+            response.source.src.ip,
+            response.cseq_method or "?",
+            response.status or 0,
+        )
+        groups.setdefault(key, []).append(response)
+    for (_, _, method, status), challenges in groups.items():
+        messages: list[SipMessage] = []
+        for response in challenges:
+            request = requests.get(id(response))
+            messages.extend([response] if request is None else [request, response])
+        frames = [str(r.source.frame) for r in challenges]
+        if len(frames) == 1:
+            where = f"(frame {frames[0]})"
+        else:
+            named = ", ".join(frames[:_FRAMES_NAMED])
+            more = f" and {len(frames) - _FRAMES_NAMED} more" if len(frames) > _FRAMES_NAMED else ""
+            where = f"{len(frames)} times (frames {named}{more})"
+        first = challenges[0]
         yield make_finding(
             ctx,
             META,
-            f"{method} challenged with {response.status} (frame {response.source.frame}); "
-            f"servers must not challenge {method}",
+            f"{method} challenged with {status} {where}; servers must not challenge {method}",
             messages=messages,
-            client=response.source.dst,
-            server=response.source.src,
-            keys=(method, str(response.status)),
+            client=first.source.dst,
+            server=first.source.src,
+            keys=(method, str(status)),
         )

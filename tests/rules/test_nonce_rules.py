@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.rules import rule_scenarios
+from tests.rules.rule_scenarios import preemptive_reuse
 from tests.rules.sipbuild import (
     UNAUTHORIZED,
+    Wire,
     by_code,
     clean_register,
     codes,
@@ -94,6 +98,23 @@ def test_sa203_nonce_reused_without_nc_increasing() -> None:
     found = findings(rule_scenarios.sa203_fires())
     assert codes(found) == ["SA203"]
     assert found[0].frames == (3, 5)
+
+
+def test_sa203_one_finding_per_client_and_server_over_its_nonces() -> None:
+    def refresh(t0: float, name: str) -> list[Wire]:
+        """A registration and a refresh reusing its nonce with nc=00000001, with branches,
+        Call-ID and nonce of their own."""
+        wires = clean_register(t0, call_id=f"{name}@x", nonce=name) + preemptive_reuse(
+            t0 + 30.0, name, "00000001", f"{name}@x", 3
+        )
+        return [replace(w, text=w.text.replace("z9hG4bK-", f"z9hG4bK-{name}-")) for w in wires]
+
+    found = by_code(findings([*refresh(0.0, "na"), *refresh(100.0, "nb")]), "SA203")
+    assert [f.message for f in found] == [
+        "nonce reused by 192.0.2.10 towards 198.51.100.20 without nc increasing (highest "
+        "earlier: frame 3; then frame 5 nc=00000001) — first of 2 nonces reused this way"
+    ]
+    assert found[0].frames == (3, 5, 9, 11)
 
 
 def test_sa203_silent_when_nc_increases() -> None:

@@ -16,6 +16,7 @@ from tests.rules.sipbuild import (
     creds,
     exchange,
     findings,
+    request,
     response,
     www,
 )
@@ -168,6 +169,32 @@ def test_sa511_one_finding_per_client_and_server_counting_its_calls() -> None:
     }
     assert second.message == "ACK lacks the INVITE's Proxy-Authorization"
     assert first.fingerprint != second.fingerprint
+
+
+def test_sa505_one_finding_per_server_policy_counting_its_challenges() -> None:
+    """A server that challenges ACK does so on every call: one finding per client, server,
+    method and status, naming the frames of the challenges."""
+    wires: list[Wire] = []
+    for number in range(1, 8):
+        call_id = f"call-{number}@192.0.2.10"
+        invite = request("INVITE", cseq=1, branch=f"z9hG4bK-inv{number}", call_id=call_id)
+        ack = request("ACK", cseq=1, branch=f"z9hG4bK-ack{number}", call_id=call_id)
+        t0 = number * 10.0
+        wires += [
+            Wire(invite, UAC, UAS, t0),
+            Wire(response(invite, 200, "OK"), UAS, UAC, t0 + 0.01),
+            Wire(ack, UAC, UAS, t0 + 0.02),
+            Wire(response(ack, 401, UNAUTHORIZED, headers=[www()]), UAS, UAC, t0 + 0.03),
+        ]
+    (found,) = by_code(findings(wires), "SA505")
+    assert found.message == (
+        "ACK challenged with 401 7 times (frames 4, 8, 12, 16, 20 and 2 more); servers must "
+        "not challenge ACK"
+    )
+    assert found.frames == (4, 8, 12, 16, 20, 24, 28)  # an ACK starts no transaction
+    alone = by_code(findings(wires[:4]), "SA505")
+    assert [f.fingerprint for f in alone] == [found.fingerprint]
+    assert alone[0].message == "ACK challenged with 401 (frame 4); servers must not challenge ACK"
 
 
 def test_sa505_ack_challenged() -> None:
