@@ -108,6 +108,11 @@ def _analyse(path: Path) -> list[tuple[str, int]]:
     assert not [n for n in notes.notes if n.kind == "rule-failed"], notes.notes
     for finding in found:
         assert finding.frames and finding.message and finding.fingerprint
+    # A finding is one problem between one client and one server: a rule that saw it in
+    # several exchanges says so in one finding (rules.base.PeerGroups), never in several
+    # findings with one fingerprint.
+    fingerprints = [(f.code, f.fingerprint) for f in found]
+    assert len(set(fingerprints)) == len(fingerprints), fingerprints
     return sorted((f.code, f.first_frame) for f in found)
 
 
