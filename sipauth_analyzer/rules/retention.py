@@ -60,7 +60,7 @@ def plain_exchange_test(options: RuleOptions) -> Callable[[AuthExchange], bool]:
                 continue
             if source.transport is Transport.UDP and source.wire_size > udp_limit:
                 return False
-            agent = message.first("user-agent")
+            agent = message.first_line("user-agent")  # kept by ANALYSIS_HEADERS
             if agent and needles:
                 lowered = agent.lower()
                 if any(needle in lowered for needle in needles):
