@@ -2,8 +2,8 @@
 
 The verify stage puts its verdicts in ``RuleContext.cache`` (see verify/model.py); without
 ``--credentials`` / ``--wordlist`` there are none and these rules stay silent. One finding per
-auth exchange, built from the verified requests and their final responses; messages name users,
-realms and kinds of mistake, never a password or a response value.
+client, server, method and users, built from the verified requests and their final responses;
+messages name users, realms and kinds of mistake, never a password or a response value.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from sipauth_analyzer.correlate.model import AuthExchange
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, make_finding
+from sipauth_analyzer.rules.base import Finding, PeerGroups, RuleContext, RuleMeta, make_finding
 from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.verify.model import (
     VERIFICATIONS_CACHE_KEY,
@@ -73,10 +73,13 @@ def verdict_findings(
     wanted: Callable[[Verification], bool],
     describe: Callable[[list[Verification]], str],
 ) -> Iterator[Finding]:
-    """One finding per exchange holding verdicts that ``wanted`` keeps."""
+    """One finding per client, server, method and users (base.PeerGroups) for the exchanges
+    holding verdicts that ``wanted`` keeps: a client configured with the wrong password sends
+    it on every call. ``describe`` words the verdicts of all of them."""
     table = verifications(ctx)
     if not table:
         return
+    groups: PeerGroups[list[Verification]] = PeerGroups()
     for exchange in ctx.correlation.exchanges:
         chosen: list[Verification] = []
         messages: list[SipMessage] = []
@@ -91,15 +94,19 @@ def verdict_findings(
         if not chosen:
             continue
         keys = sorted({f"{v.username}@{v.realm}" for v in chosen})
+        groups.add(exchange, (exchange.method, *keys), chosen, messages)
+    for group in groups:
+        verdicts = [verification for chosen in group.details for verification in chosen]
+        exchanges = len(group.exchanges)
         yield make_finding(
             ctx,
             meta,
-            describe(chosen),
-            messages=messages,
-            client=exchange.client,
-            server=exchange.server,
-            keys=(exchange.method, *keys),
-            exchanges=[exchange],
+            describe(verdicts) + (f" — in {exchanges} exchanges" if exchanges > 1 else ""),
+            messages=group.messages,
+            client=group.client,
+            server=group.server,
+            keys=group.keys,
+            exchanges=group.exchanges,
         )
 
 
@@ -109,7 +116,14 @@ def users_text(chosen: list[Verification]) -> str:
     return ", ".join(f'"{user}" (realm "{realm}")' for user, realm in pairs)
 
 
+# A finding over many exchanges names this many of their verified frames.
+_FRAMES_NAMED = 8
+
+
 def frames_text(chosen: list[Verification]) -> str:
     frames = sorted({v.frame for v in chosen})
     label = "frame" if len(frames) == 1 else "frames"
-    return f"{label} {', '.join(str(f) for f in frames)}"
+    named = ", ".join(str(f) for f in frames[:_FRAMES_NAMED])
+    if len(frames) > _FRAMES_NAMED:
+        named += f" and {len(frames) - _FRAMES_NAMED} more"
+    return f"{label} {named}"

@@ -118,3 +118,46 @@ def test_a_proof_replaces_the_inferred_credentials_rejected_finding(
     proven = {f.code for f in analyze([path], AnalysisOptions(credentials=KNOWN)).findings}
     assert "SA303" in inferred and proof not in inferred
     assert proof in proven and "SA303" not in proven
+
+
+def test_a_password_wrong_on_every_registration_is_one_finding(tmp_path: Path) -> None:
+    """SA110 per client, server and user (rules.verdicts through base.PeerGroups): three
+    registrations with the same wrong password make one finding naming all three."""
+    from dataclasses import replace
+
+    from sipauth_analyzer.verify import KnownCredential
+    from tests.rules import rule_scenarios
+    from tests.rules.captures.pcap_writer import pcap_bytes
+
+    wires = []
+    for number in range(1, 4):
+        for wire in rule_scenarios.sa110_fires():
+            text = wire.text.replace("call-1@192.0.2.10", f"c{number}-pw@192.0.2.10")
+            text = text.replace("z9hG4bK-call-1", f"z9hG4bK-c{number}-pw")
+            wires.append(replace(wire, text=text, time=wire.time + number * 100.0))
+    data, _ = pcap_bytes(wires)
+    path = tmp_path / "three-registrations.pcap"
+    path.write_bytes(data)
+    known = (KnownCredential(username=rule_scenarios.KNOWN_USER,
+                             password=rule_scenarios.KNOWN_PASSWORD, label="test"),)
+    found = [f for f in analyze([str(path)], AnalysisOptions(credentials=known)).findings
+             if f.code == "SA110"]
+    assert [f.message for f in found] == [
+        '"edge" (realm "sbc.example"): the response (frames 3, 7, 11) matches no known password '
+        "— the client is configured with a different password — in 3 exchanges"
+    ]
+    assert len(found[0].exchange_ids) == 3 and found[0].frames == (3, 4, 7, 8, 11, 12)
+    assert rule_scenarios.KNOWN_PASSWORD not in found[0].message
+
+
+def test_frames_text_names_eight_frames_then_counts() -> None:
+    from sipauth_analyzer.rules.verdicts import frames_text
+
+    def at(frame: int) -> object:
+        return type("V", (), {"frame": frame})()
+
+    assert frames_text([at(5)]) == "frame 5"  # type: ignore[list-item]
+    assert frames_text([at(f) for f in (9, 3, 9)]) == "frames 3, 9"  # type: ignore[misc]
+    assert frames_text([at(f) for f in range(20, 0, -1)]) == (  # type: ignore[misc]
+        "frames 1, 2, 3, 4, 5, 6, 7, 8 and 12 more"
+    )
