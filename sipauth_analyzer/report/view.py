@@ -581,9 +581,10 @@ def group_findings(findings: Iterable[Finding]) -> list[tuple[str, list[Finding]
     """Findings grouped by rule code; groups ordered by severity, then by how many exchanges
     they explain, then by how many findings they hold, then by code.
 
-    Exchanges, not findings, measure a cause: one brute-force finding covers the thousands of
-    exchanges of its source, while a looping trunk gets one finding per call, capped at
-    ``max_findings_per_rule``.
+    Exchanges, not findings, measure a cause: a finding is one problem between one client and
+    one server, so one brute-force finding covers the thousands of exchanges of its source and
+    one SA301 finding every looping call of a trunk, while a realm typo on one phone is one
+    finding about one exchange.
     """
     groups: dict[str, list[Finding]] = {}
     for finding in findings:
