@@ -25,7 +25,7 @@ STOP_TIMEOUT=5         # seconds to wait for a process after SIGTERM/SIGINT
 
 ALL_SCENARIOS=(
 	register-success register-success-sipsak invite-407-success
-	register-wrong-password register-wrong-password-rechallenge
+	register-wrong-password register-wrong-password-rechallenge register-wrong-password-repeated
 	fragmented-invite fragmented-invite-ghost stale-nonce
 	register-407 register-407-sipsak brute-force-svcrack brute-force-svcrack-noqop
 	enumerate-svwar
@@ -254,6 +254,17 @@ sc_register_wrong_password_rechallenge() {
 	start_capture register-wrong-password-rechallenge
 	sipp_uac register-wrong-password-rechallenge "$CFG_DIR/register-auth.xml" alice -au alice -ap wonderland-24
 	stop_capture register-wrong-password-rechallenge
+	stop_kamailio
+}
+
+# A phone with the wrong password keeps trying: three registrations one second apart (each its
+# own Call-ID and From tag), each refused.
+sc_register_wrong_password_repeated() {
+	start_kamailio register-wrong-password-repeated
+	start_capture register-wrong-password-repeated
+	sipp_uac register-wrong-password-repeated "$CFG_DIR/register-auth.xml" alice \
+		-au alice -ap wonderland-24 -m 3 -r 1
+	stop_capture register-wrong-password-repeated
 	stop_kamailio
 }
 

@@ -52,6 +52,11 @@ FLOWS: dict[str, str] = {
     "register-wrong-password-rechallenge": (
         "1 REGISTER, 2 401, 3 REGISTER, 4 401, 5 REGISTER, 6 401"
     ),
+    # Three registrations one second apart, each refused.
+    "register-wrong-password-repeated": ", ".join(
+        f"{4 * i + 1} REGISTER, {4 * i + 2} 401, {4 * i + 3} REGISTER, {4 * i + 4} 403"
+        for i in range(3)
+    ),
     "fragmented-invite": (
         "1 INVITE, 2 407, 3 ACK, 5 INVITE, 6 100, 8 INVITE, 9 180, 10 180, 11 200, 12 200,"
         " 13 ACK, 14 ACK, 15 BYE, 16 BYE, 17 200, 18 200"
@@ -94,6 +99,7 @@ FIELDS = (
     "ip.frag_offset",
     "ip.len",
     "udp.length",
+    "udp.srcport",
     "tcp.len",
     "sip.Method",
     "sip.Status-Code",
@@ -350,6 +356,21 @@ def test_wrong_password_gets_403() -> None:
     assert not answers_with(creds, "wonderland-42")
     assert answers_with(creds, "wonderland-24")
     assert frame("register-wrong-password", 4)["sip.CSeq.seq"] == "2"
+
+
+def test_the_same_wrong_password_on_three_registrations() -> None:
+    name = "register-wrong-password-repeated"
+    call_ids = {frame(name, n)["sip.Call-ID"] for n in (1, 5, 9)}
+    assert len(call_ids) == 3
+    nonces = [frame(name, n)["sip.auth.nonce"] for n in (2, 6, 10)]
+    assert len(set(nonces)) == 3
+    for retry in (3, 7, 11):
+        creds = frame(name, retry)
+        assert creds["sip.Call-ID"] == frame(name, retry - 2)["sip.Call-ID"]
+        assert creds["sip.auth.nonce"] == frame(name, retry - 1)["sip.auth.nonce"]
+        assert not answers_with(creds, "wonderland-42")
+        assert answers_with(creds, "wonderland-24")
+    assert {frame(name, n)["udp.srcport"] for n in (1, 5, 9)} == {"5061"}
 
 
 def test_wrong_password_rechallenged_with_fresh_nonces() -> None:

@@ -48,6 +48,8 @@ SAMPLE_EXPECTATIONS: dict[str, list[tuple[str, int]]] = {
     "stale-nonce.pcap": [("SA202", 5)],
     "trailing-space-password.pcap": [("SA303", 3)],
     "wrong-username.pcap": [("SA303", 3)],
+    # One finding for the three refused registrations (frames 3-4, 7-8, 11-12).
+    "register-wrong-password-repeated.pcap": [("SA303", 3)],
 }
 
 REAL_EXPECTATIONS: dict[str, list[tuple[str, int]]] = {

@@ -161,3 +161,14 @@ def test_frames_text_names_eight_frames_then_counts() -> None:
     assert frames_text([at(f) for f in range(20, 0, -1)]) == (  # type: ignore[misc]
         "frames 1, 2, 3, 4, 5, 6, 7, 8 and 12 more"
     )
+
+
+def test_the_recorded_repeated_wrong_password_is_one_sa110() -> None:
+    """SIPp registering three times with the same wrong password (sample_pcaps/README.md)."""
+    result = analyze(
+        [str(_sample("register-wrong-password-repeated.pcap"))], AnalysisOptions(credentials=KNOWN)
+    )
+    (sa110,) = [f for f in result.findings if f.code == "SA110"]
+    assert sa110.frames == (3, 4, 7, 8, 11, 12) and len(sa110.exchange_ids) == 3
+    assert sa110.message.endswith("— in 3 exchanges") and "frames 3, 7, 11" in sa110.message
+    assert not [f for f in result.findings if f.code == "SA303"]
