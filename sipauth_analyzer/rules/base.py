@@ -14,7 +14,7 @@ import hashlib
 import heapq
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -241,6 +241,15 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def listed(items: Sequence[str], limit: int) -> str:
+    """``a, b, c``; past ``limit`` items, the first ``limit`` and how many more
+    (``a, b and 3 more``)."""
+    text = ", ".join(items[:limit])
+    if len(items) > limit:
+        text += f" and {len(items) - limit} more"
+    return text
+
+
 # A finding about many exchanges names at most this many usernames.
 MAX_USERNAMES_NAMED = 10
 
@@ -248,11 +257,7 @@ MAX_USERNAMES_NAMED = 10
 def named_users(users: Iterable[str]) -> str:
     """``"201", "202"``: the usernames sorted and quoted, at most MAX_USERNAMES_NAMED of them,
     then how many more (``… and 3 more``)."""
-    ordered = sorted(set(users))
-    text = quoted(ordered[:MAX_USERNAMES_NAMED])
-    if len(ordered) > MAX_USERNAMES_NAMED:
-        text += f" and {len(ordered) - MAX_USERNAMES_NAMED} more"
-    return text
+    return listed([f'"{user}"' for user in sorted(set(users))], MAX_USERNAMES_NAMED)
 
 
 def value_range(values: Iterable[int]) -> str:
@@ -407,6 +412,18 @@ class PeerGroup(Generic[_Detail]):
     details: list[_Detail] = field(default_factory=list)
     messages: list[SipMessage] = field(default_factory=list)
 
+    @property
+    def count(self) -> int:
+        """How many exchanges: a rule may note one exchange more than once (SA403 notes each
+        unanswered retry)."""
+        return len({id(exchange) for exchange in self.exchanges})
+
+
+def in_exchanges(count: int) -> str:
+    """The tail of a finding's message over ``count`` exchanges: `` — in 3 exchanges``, and
+    nothing for one."""
+    return f" — in {count} exchanges" if count > 1 else ""
+
 
 class PeerGroups(Generic[_Detail]):
     """Exchanges grouped by client IP, server IP and fingerprint keys, for rules that report a
@@ -454,27 +471,27 @@ def peer_group_message(group: PeerGroup[str]) -> str:
     first one and how many exchanges share the finding.
     """
     texts = list(dict.fromkeys(group.details))
-    exchanges = len({id(exchange) for exchange in group.exchanges})
-    if exchanges == 1:
+    if group.count == 1:
         return "; ".join(texts)
     if len(texts) == 1:
-        return f"{texts[0]} — in {exchanges} exchanges"
-    return f"{texts[0]} — first of {exchanges} exchanges with this finding"
+        return texts[0] + in_exchanges(group.count)
+    return f"{texts[0]} — first of {group.count} exchanges with this finding"
 
 
 def peer_group_findings(
     ctx: RuleContext,
     meta: RuleMeta,
-    groups: PeerGroups[str],
+    groups: PeerGroups[_Detail],
+    message: Callable[[PeerGroup[_Detail]], str],
     evidence_headers: tuple[str, ...] = AUTH_HEADERS,
 ) -> Iterator[Finding]:
-    """One finding per group, its details the message of each observation (a rule may note
-    one exchange more than once: SA403 notes each unanswered retry)."""
+    """One finding per group, worded by ``message`` (``peer_group_message`` when the details
+    are each observation's own message)."""
     for group in groups:
         yield make_finding(
             ctx,
             meta,
-            peer_group_message(group),
+            message(group),
             messages=group.messages,
             client=group.client,
             server=group.server,

@@ -27,12 +27,14 @@ from collections.abc import Iterator
 
 from sipauth_analyzer.rules.base import (
     Finding,
+    PeerGroup,
     PeerGroups,
     RuleContext,
     RuleMeta,
     Severity,
-    make_finding,
+    in_exchanges,
     named_users,
+    peer_group_findings,
 )
 from sipauth_analyzer.rules.facts import answered_challenges, digest_credentials
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -59,9 +61,12 @@ META = RuleMeta(
 )
 
 
+# What one exchange showed: its (offered realm, credentials realm) pairs and usernames.
+_Mismatch = tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    # Details: each exchange's (offered realm, credentials realm) pairs and usernames.
-    groups: PeerGroups[tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = PeerGroups()
+    groups: PeerGroups[_Mismatch] = PeerGroups()
     for exchange in diagnosable_exchanges(ctx):
         messages: list[SipMessage] = []
         pairs: set[tuple[str, str]] = set()
@@ -85,24 +90,17 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         groups.add(exchange, keys, (ordered, tuple(users)), messages)
     # One finding per client, server and realm pairs (base.PeerGroups): a PBX configured with
     # the wrong realm sends it for every extension.
-    for group in groups:
-        parts = []
-        for offered, got in group.details[0][0]:  # equal keys: equal realm pairs
-            got_text = f'"{got}"' if got else "(no realm)"
-            text = f'challenge realm "{offered}" ≠ credentials realm {got_text}'
-            if got and offered.lower() == got.lower():
-                text += " (only letter case differs, which still changes the hash)"
-            parts.append(text)
-        users = {user for _, users_of_one in group.details for user in users_of_one}
-        message = "; ".join(parts) + (f" (username {named_users(users)})" if users else "")
-        exchanges = len(group.exchanges)
-        yield make_finding(
-            ctx,
-            META,
-            message + (f" — in {exchanges} exchanges" if exchanges > 1 else ""),
-            messages=group.messages,
-            client=group.client,
-            server=group.server,
-            keys=group.keys,
-            exchanges=group.exchanges,
-        )
+    yield from peer_group_findings(ctx, META, groups, _mismatch_text)
+
+
+def _mismatch_text(group: PeerGroup[_Mismatch]) -> str:
+    parts = []
+    for offered, got in group.details[0][0]:  # equal keys: equal realm pairs
+        got_text = f'"{got}"' if got else "(no realm)"
+        text = f'challenge realm "{offered}" ≠ credentials realm {got_text}'
+        if got and offered.lower() == got.lower():
+            text += " (only letter case differs, which still changes the hash)"
+        parts.append(text)
+    users = {user for _, users_of_one in group.details for user in users_of_one}
+    message = "; ".join(parts) + (f" (username {named_users(users)})" if users else "")
+    return message + in_exchanges(group.count)

@@ -31,6 +31,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.facts import (
     IgnoredCause,
@@ -110,4 +111,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"(an MD5-only client cannot){end_caveat(ctx, response)}",
                 [exchange.last.request, response],
             )
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

@@ -26,6 +26,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.facts import (
     MD5_FAMILY,
@@ -78,4 +79,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 [response, retry],
             )
             break
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

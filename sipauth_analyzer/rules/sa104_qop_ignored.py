@@ -26,6 +26,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.facts import answered_challenges, digest_credentials
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -72,4 +73,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "carry no qop (RFC 2069 compatibility form)",
                 messages,
             )
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

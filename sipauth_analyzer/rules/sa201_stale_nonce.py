@@ -33,6 +33,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.facts import (
     challenge_response,
@@ -121,4 +122,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "; ".join(dict.fromkeys(texts)),
                 messages,
             )
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

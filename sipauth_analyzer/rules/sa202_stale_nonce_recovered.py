@@ -26,6 +26,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.rules.sa201_stale_nonce import observations
@@ -60,4 +61,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "; ".join(dict.fromkeys(texts)) + "; the request then succeeded",
                 messages,
             )
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

@@ -36,12 +36,13 @@ from dataclasses import dataclass
 from sipauth_analyzer.correlate.model import AuthExchange, Outcome
 from sipauth_analyzer.rules.base import (
     Finding,
+    PeerGroup,
     PeerGroups,
     RuleContext,
     RuleMeta,
     Severity,
-    make_finding,
     named_users,
+    peer_group_findings,
     tally,
     value_range,
 )
@@ -109,11 +110,13 @@ class _Loop:
     users: tuple[str, ...]
 
 
-def _loop_text(method: str, kind: str, limit: int, loops: list[_Loop]) -> str:
+def _loop_text(group: PeerGroup[_Loop], limit: int) -> str:
+    method, kind = group.keys
+    loops = group.details
     users = {user for loop in loops for user in loop.users}
     user_text = f" (username {named_users(users)})" if users else ""
     cycles = value_range(loop.cycles for loop in loops)
-    where = f" in {len(loops)} exchanges" if len(loops) > 1 else ""
+    where = f" in {group.count} exchanges" if group.count > 1 else ""
     return (
         f"{method} challenged {cycles} times (limit {limit}) without success{where}, "
         f"outcome {tally(loop.outcome for loop in loops)}; loop type: {kind}{user_text}"
@@ -138,15 +141,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 messages.append(attempt.final)
         loop = _Loop(cycles, exchange.outcome.value, tuple(users))
         groups.add(exchange, (exchange.method, kind), loop, messages)
-    for group in groups:
-        method, kind = group.keys
-        yield make_finding(
-            ctx,
-            META,
-            _loop_text(method, kind, limit, group.details),
-            messages=group.messages,
-            client=group.client,
-            server=group.server,
-            keys=group.keys,
-            exchanges=group.exchanges,
-        )
+    yield from peer_group_findings(ctx, META, groups, lambda group: _loop_text(group, limit))

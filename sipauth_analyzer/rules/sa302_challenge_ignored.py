@@ -27,6 +27,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
     quoted,
 )
 from sipauth_analyzer.rules.facts import IgnoredCause, end_caveat, ignored_cause, ignored_challenge
@@ -66,4 +67,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             f"answered{end_caveat(ctx, response)}",
             [exchange.last.request, response],
         )
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

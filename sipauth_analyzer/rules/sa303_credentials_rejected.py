@@ -33,11 +33,12 @@ from collections.abc import Iterator
 
 from sipauth_analyzer.rules.base import (
     Finding,
+    PeerGroup,
     PeerGroups,
     RuleContext,
     RuleMeta,
     Severity,
-    make_finding,
+    peer_group_findings,
 )
 from sipauth_analyzer.rules.facts import (
     ANSWER_HEADER,
@@ -123,19 +124,15 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if not messages:
             continue
         groups.add(exchange, (exchange.method, *sorted(users)), frozenset(statuses), messages)
-    for group in groups:
-        user_text = ", ".join(f'"{u}"' for u in group.keys[1:]) or "(no username)"
-        refused: set[int] = set().union(*group.details)
-        status_text = " / ".join(str(s) for s in sorted(refused))
-        where = f" in {len(group.exchanges)} exchanges" if len(group.exchanges) > 1 else ""
-        yield make_finding(
-            ctx,
-            META,
-            f"credentials for username {user_text} answered with {status_text}{where}: the "
-            "server does not accept this username/password",
-            messages=group.messages,
-            client=group.client,
-            server=group.server,
-            keys=group.keys,
-            exchanges=group.exchanges,
-        )
+    yield from peer_group_findings(ctx, META, groups, _rejected_text)
+
+
+def _rejected_text(group: PeerGroup[frozenset[int]]) -> str:
+    user_text = ", ".join(f'"{u}"' for u in group.keys[1:]) or "(no username)"
+    refused: set[int] = set().union(*group.details)
+    status_text = " / ".join(str(s) for s in sorted(refused))
+    where = f" in {group.count} exchanges" if group.count > 1 else ""
+    return (
+        f"credentials for username {user_text} answered with {status_text}{where}: the "
+        "server does not accept this username/password"
+    )

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from sipauth_analyzer.primitives import Transport
 from sipauth_analyzer.rules.base import (
     Finding,
+    PeerGroup,
     PeerGroups,
     RuleContext,
     RuleMeta,
     Severity,
-    make_finding,
+    peer_group_findings,
     value_range,
 )
 from sipauth_analyzer.rules.facts import fragmented
@@ -73,7 +74,9 @@ class _Fragmented:
     unfragmented_first: SipMessage | None
 
 
-def _text(method: str, mtu: int, exchanges: list[_Fragmented]) -> str:
+def _text(group: PeerGroup[_Fragmented], mtu: int) -> str:
+    (method,) = group.keys
+    exchanges = group.details
     if len(exchanges) == 1:
         (one,) = exchanges
         text = (
@@ -130,15 +133,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         groups.add(
             exchange, (exchange.method,), _Fragmented(tuple(hits), unfragmented_first), messages
         )
-    for group in groups:
-        yield make_finding(
-            ctx,
-            META,
-            _text(group.keys[0], ctx.options.mtu, group.details),
-            messages=group.messages,
-            client=group.client,
-            server=group.server,
-            keys=group.keys,
-            evidence_headers=(),
-            exchanges=group.exchanges,
-        )
+    mtu = ctx.options.mtu
+    yield from peer_group_findings(ctx, META, groups, lambda group: _text(group, mtu), ())

@@ -28,6 +28,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.facts import capture_end, challenge_response, fragmented
 
@@ -81,4 +82,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"{first_size}-byte first attempt was answered with {previous.status}",
                 [exchange.first.request, previous, request, *attempt.retransmissions],
             )
-    yield from peer_group_findings(ctx, META, groups, ())
+    yield from peer_group_findings(ctx, META, groups, peer_group_message, ())

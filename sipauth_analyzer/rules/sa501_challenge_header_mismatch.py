@@ -26,6 +26,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.facts import challenge_header_mismatch, challenge_response
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -69,4 +70,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "(the status code promises the other header)",
                 messages,
             )
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

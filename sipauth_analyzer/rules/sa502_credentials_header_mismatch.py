@@ -26,6 +26,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.facts import ANSWER_HEADER, challenge_response
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -74,4 +75,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "; ".join(sorted(texts)),
                 messages,
             )
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

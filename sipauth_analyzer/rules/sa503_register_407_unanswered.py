@@ -26,6 +26,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.facts import IgnoredCause, end_caveat, ignored_cause, ignored_challenge
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -64,4 +65,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             f"registrars should use 401{end_caveat(ctx, response)}",
             [exchange.last.request, response],
         )
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

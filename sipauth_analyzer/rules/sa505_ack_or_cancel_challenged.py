@@ -21,7 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sipauth_analyzer.rules.base import Finding, RuleContext, RuleMeta, Severity, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    RuleContext,
+    RuleMeta,
+    Severity,
+    listed,
+    make_finding,
+)
 from sipauth_analyzer.sip.message import SipMessage
 
 META = RuleMeta(
@@ -77,9 +84,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if len(frames) == 1:
             where = f"(frame {frames[0]})"
         else:
-            named = ", ".join(frames[:_FRAMES_NAMED])
-            more = f" and {len(frames) - _FRAMES_NAMED} more" if len(frames) > _FRAMES_NAMED else ""
-            where = f"{len(frames)} times (frames {named}{more})"
+            where = f"{len(frames)} times (frames {listed(frames, _FRAMES_NAMED)})"
         first = challenges[0]
         yield make_finding(
             ctx,

@@ -29,6 +29,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.facts import digest_credentials
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -115,4 +116,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "seen accepting such credentials",
                 messages,
             )
-    yield from peer_group_findings(ctx, META, groups)
+    yield from peer_group_findings(ctx, META, groups, peer_group_message)

@@ -27,6 +27,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
     quoted,
 )
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
@@ -72,4 +73,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"{quoted(sorted(branches))} of the challenged request",
                 messages,
             )
-    yield from peer_group_findings(ctx, META, groups, ("Via", "CSeq"))
+    yield from peer_group_findings(ctx, META, groups, peer_group_message, ("Via", "CSeq"))

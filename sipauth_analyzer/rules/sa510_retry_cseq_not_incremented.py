@@ -24,6 +24,7 @@ from sipauth_analyzer.rules.base import (
     RuleMeta,
     Severity,
     peer_group_findings,
+    peer_group_message,
 )
 from sipauth_analyzer.rules.hostile import diagnosable_exchanges
 from sipauth_analyzer.sip.message import SipMessage
@@ -72,4 +73,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"{exchange.method} retry does not increment CSeq ({'; '.join(texts)})",
                 messages,
             )
-    yield from peer_group_findings(ctx, META, groups, ("CSeq",))
+    yield from peer_group_findings(ctx, META, groups, peer_group_message, ("CSeq",))

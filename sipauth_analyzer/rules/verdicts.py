@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from sipauth_analyzer.correlate.model import AuthExchange
-from sipauth_analyzer.rules.base import Finding, PeerGroups, RuleContext, RuleMeta, make_finding
+from sipauth_analyzer.rules.base import (
+    Finding,
+    PeerGroup,
+    PeerGroups,
+    RuleContext,
+    RuleMeta,
+    in_exchanges,
+    listed,
+    peer_group_findings,
+)
 from sipauth_analyzer.sip.message import SipMessage
 from sipauth_analyzer.verify.model import (
     VERIFICATIONS_CACHE_KEY,
@@ -95,19 +104,12 @@ def verdict_findings(
             continue
         keys = sorted({f"{v.username}@{v.realm}" for v in chosen})
         groups.add(exchange, (exchange.method, *keys), chosen, messages)
-    for group in groups:
+
+    def message(group: PeerGroup[list[Verification]]) -> str:
         verdicts = [verification for chosen in group.details for verification in chosen]
-        exchanges = len(group.exchanges)
-        yield make_finding(
-            ctx,
-            meta,
-            describe(verdicts) + (f" — in {exchanges} exchanges" if exchanges > 1 else ""),
-            messages=group.messages,
-            client=group.client,
-            server=group.server,
-            keys=group.keys,
-            exchanges=group.exchanges,
-        )
+        return describe(verdicts) + in_exchanges(group.count)
+
+    yield from peer_group_findings(ctx, meta, groups, message)
 
 
 def users_text(chosen: list[Verification]) -> str:
@@ -123,7 +125,4 @@ _FRAMES_NAMED = 8
 def frames_text(chosen: list[Verification]) -> str:
     frames = sorted({v.frame for v in chosen})
     label = "frame" if len(frames) == 1 else "frames"
-    named = ", ".join(str(f) for f in frames[:_FRAMES_NAMED])
-    if len(frames) > _FRAMES_NAMED:
-        named += f" and {len(frames) - _FRAMES_NAMED} more"
-    return f"{label} {named}"
+    return f"{label} {listed([str(f) for f in frames], _FRAMES_NAMED)}"
